@@ -1,0 +1,208 @@
+"""One spatiotemporal LSTM (ST-LSTM) layer: SPEC section 1."""
+
+import keras
+from keras import ops
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"Expected `{name}` to be a positive integer. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+@keras.saving.register_keras_serializable(package="predrnn_keras")
+class SpatioTemporalLSTM(keras.layers.Layer):
+    """One spatiotemporal LSTM layer (the cell of PredRNN and PredRNN-V2).
+
+    The layer updates two memories at once: the temporal memory `c`, private
+    to the layer and carried from one time step to the next, and the
+    spatiotemporal memory `m`, which arrives from the layer below (or from the
+    top layer at the previous step) and leaves towards the layer above. The
+    gates are computed by bias-free "same" convolutions of the input `x`, the
+    hidden state `h` and the memory `m`; the forget gates carry a constant
+    bias (1.0 in the reference). Optionally each of the four gate convolutions
+    is followed by a layer normalisation over (height, width, channels) of each
+    sample, with a scale and an offset of that full shape.
+
+    Besides the new states the layer returns the memory increments
+    `delta_c = i * g` and `delta_m = i' * g'`, on which PredRNN-V2's memory
+    decoupling loss is computed.
+
+    Args:
+        filters: int, the number of hidden channels `N` of `h`, `c` and `m`.
+        filter_size: int, the kernel size of the gate convolutions and of
+            `conv_o` (5 in the reference recipes). `conv_last` is 1x1.
+        layer_norm: bool, whether each gate convolution is followed by a
+            layer normalisation over (height, width, channels).
+        forget_bias: float, added to both forget gates before the sigmoid.
+        layer_norm_epsilon: float, epsilon of the layer normalisations
+            (1e-5, the value of the reference checkpoints).
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        x: the layer input, `(batch, height, width, input_channels)`.
+        h: this layer's hidden state from the previous step,
+            `(batch, height, width, filters)`.
+        c: this layer's temporal memory from the previous step, same shape.
+        m: the spatiotemporal memory arriving along the zigzag path, same
+            shape.
+
+    Returns:
+        A tuple `(h_new, c_new, m_new, delta_c, delta_m)`, each of shape
+        `(batch, height, width, filters)`.
+
+    Example:
+
+    >>> layer = SpatioTemporalLSTM(filters=8, filter_size=3)
+    >>> x = np.zeros((2, 16, 16, 4), "float32")
+    >>> h = c = m = np.zeros((2, 16, 16, 8), "float32")
+    >>> h, c, m, delta_c, delta_m = layer(x, h, c, m)
+
+    Reference:
+        Wang et al., "PredRNN: Recurrent Neural Networks for Predictive
+        Learning using Spatiotemporal LSTMs", NeurIPS 2017; Wang et al.,
+        "PredRNN: A Recurrent Neural Network for Spatiotemporal Predictive
+        Learning", TPAMI 2022, arXiv:2103.09504.
+    """
+
+    def __init__(
+        self,
+        filters,
+        filter_size=5,
+        layer_norm=False,
+        forget_bias=1.0,
+        layer_norm_epsilon=1e-5,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _positive_int("filters", filters)
+        self.filter_size = _positive_int("filter_size", filter_size)
+        self.layer_norm = bool(layer_norm)
+        self.forget_bias = float(forget_bias)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+
+        def conv(name, channels, kernel):
+            return keras.layers.Conv2D(
+                channels,
+                kernel,
+                padding="same",
+                use_bias=False,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        n, k = self.filters, self.filter_size
+        # Gate order inside each convolution is fixed by SPEC section 1 and by
+        # the reference checkpoints: do not reorder.
+        self.conv_x = conv("conv_x", 7 * n, k)
+        self.conv_h = conv("conv_h", 4 * n, k)
+        self.conv_m = conv("conv_m", 3 * n, k)
+        self.conv_o = conv("conv_o", n, k)
+        self.conv_last = conv("conv_last", n, 1)
+
+        def norm(name):
+            if not self.layer_norm:
+                return None
+            # Statistics over (height, width, channels) of each sample with
+            # element-wise scale and offset: torch.nn.LayerNorm's layout.
+            return keras.layers.LayerNormalization(
+                axis=(-3, -2, -1),
+                epsilon=self.layer_norm_epsilon,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        self.norm_x = norm("norm_x")
+        self.norm_h = norm("norm_h")
+        self.norm_m = norm("norm_m")
+        self.norm_o = norm("norm_o")
+        self.supports_masking = False
+
+    def build(self, x_shape, h_shape=None, c_shape=None, m_shape=None):
+        if len(x_shape) != 4:
+            raise ValueError(
+                "Expected `x` of rank 4 (batch, height, width, channels). "
+                f"Received: x.shape={x_shape}"
+            )
+        if x_shape[-1] is None:
+            raise ValueError(
+                "The channel dimension of `x` must be known. "
+                f"Received: x.shape={x_shape}"
+            )
+        for name, shape in (("h", h_shape), ("c", c_shape), ("m", m_shape)):
+            if shape is not None and shape[-1] != self.filters:
+                raise ValueError(
+                    f"Expected `{name}` with {self.filters} channels. "
+                    f"Received: {name}.shape={shape}"
+                )
+        if self.layer_norm and (x_shape[1] is None or x_shape[2] is None):
+            raise ValueError(
+                "layer_norm=True needs a known height and width: its scale "
+                f"and offset have the full (height, width, channels) shape. "
+                f"Received: x.shape={x_shape}"
+            )
+        batch, height, width = x_shape[0], x_shape[1], x_shape[2]
+        state_shape = (batch, height, width, self.filters)
+        memory_shape = (batch, height, width, 2 * self.filters)
+        self.conv_x.build(x_shape)
+        self.conv_h.build(state_shape)
+        self.conv_m.build(state_shape)
+        self.conv_o.build(memory_shape)
+        self.conv_last.build(memory_shape)
+        if self.layer_norm:
+            n = self.filters
+            self.norm_x.build((batch, height, width, 7 * n))
+            self.norm_h.build((batch, height, width, 4 * n))
+            self.norm_m.build((batch, height, width, 3 * n))
+            self.norm_o.build(state_shape)
+
+    @staticmethod
+    def _gate(conv, norm, inputs):
+        outputs = conv(inputs)
+        return outputs if norm is None else norm(outputs)
+
+    def call(self, x, h, c, m):
+        x_gates = self._gate(self.conv_x, self.norm_x, x)
+        h_gates = self._gate(self.conv_h, self.norm_h, h)
+        m_gates = self._gate(self.conv_m, self.norm_m, m)
+        i_x, f_x, g_x, i_xm, f_xm, g_xm, o_x = ops.split(x_gates, 7, axis=-1)
+        i_h, f_h, g_h, o_h = ops.split(h_gates, 4, axis=-1)
+        i_m, f_m, g_m = ops.split(m_gates, 3, axis=-1)
+
+        # Temporal memory: i, f, g of SPEC section 1.
+        i = ops.sigmoid(i_x + i_h)
+        f = ops.sigmoid(f_x + f_h + self.forget_bias)
+        g = ops.tanh(g_x + g_h)
+        delta_c = i * g
+        c_new = f * c + delta_c
+
+        # Spatiotemporal memory: i', f', g'.
+        i_p = ops.sigmoid(i_xm + i_m)
+        f_p = ops.sigmoid(f_xm + f_m + self.forget_bias)
+        g_p = ops.tanh(g_xm + g_m)
+        delta_m = i_p * g_p
+        m_new = f_p * m + delta_m
+
+        memory = ops.concatenate([c_new, m_new], axis=-1)
+        o = ops.sigmoid(o_x + o_h + self._gate(self.conv_o, self.norm_o, memory))
+        h_new = o * ops.tanh(self.conv_last(memory))
+        return h_new, c_new, m_new, delta_c, delta_m
+
+    def compute_output_shape(
+        self, x_shape, h_shape=None, c_shape=None, m_shape=None
+    ):
+        shape = tuple(x_shape[:-1]) + (self.filters,)
+        return (shape,) * 5
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "filter_size": self.filter_size,
+            "layer_norm": self.layer_norm,
+            "forget_bias": self.forget_bias,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        }
