@@ -239,6 +239,8 @@ class PredRNN(keras.Model):
         self.built = True
 
     def get_build_config(self):
+        if self.frame_shape is None:
+            return None
         return {"frame_shape": list(self.frame_shape)}
 
     def build_from_config(self, config):

@@ -1,0 +1,142 @@
+"""An independent NumPy re-derivation of SPEC sections 1-4, for the tests.
+
+Written from the equations in SPEC.md, not from the library code: channels
+last, float64, explicit "same" convolutions.
+"""
+
+import numpy as np
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def conv2d_same(x, kernel):
+    """x: (B, H, W, Cin); kernel: (k, k, Cin, Cout); stride 1, zero padding."""
+    k = kernel.shape[0]
+    pad = k // 2
+    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    height, width = x.shape[1:3]
+    out = np.zeros(x.shape[:3] + (kernel.shape[-1],))
+    for dy in range(k):
+        for dx in range(k):
+            window = padded[:, dy : dy + height, dx : dx + width, :]
+            out += window @ kernel[dy, dx]
+    return out
+
+
+def layer_norm(x, gamma, beta, eps=1e-5):
+    """Per-sample normalisation over (H, W, C), biased variance."""
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=(1, 2, 3), keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def st_lstm_step(x, h, c, m, w, forget_bias=1.0):
+    """One ST-LSTM step. `w` maps names to kernels and optional norms.
+
+    Returns h_new, c_new, m_new, delta_c, delta_m.
+    """
+
+    def gate(name, inputs):
+        out = conv2d_same(inputs, w[f"conv_{name}"])
+        if f"norm_{name}" in w:
+            gamma, beta = w[f"norm_{name}"]
+            out = layer_norm(out, gamma, beta)
+        return out
+
+    n = h.shape[-1]
+    xg, hg, mg = gate("x", x), gate("h", h), gate("m", m)
+    i_x, f_x, g_x = xg[..., :n], xg[..., n : 2 * n], xg[..., 2 * n : 3 * n]
+    i_xp, f_xp = xg[..., 3 * n : 4 * n], xg[..., 4 * n : 5 * n]
+    g_xp, o_x = xg[..., 5 * n : 6 * n], xg[..., 6 * n :]
+    i_h, f_h, g_h, o_h = (hg[..., j * n : (j + 1) * n] for j in range(4))
+    i_m, f_m, g_m = (mg[..., j * n : (j + 1) * n] for j in range(3))
+
+    i = sigmoid(i_x + i_h)
+    f = sigmoid(f_x + f_h + forget_bias)
+    g = np.tanh(g_x + g_h)
+    c_new = f * c + i * g
+    i_p = sigmoid(i_xp + i_m)
+    f_p = sigmoid(f_xp + f_m + forget_bias)
+    g_p = np.tanh(g_xp + g_m)
+    m_new = f_p * m + i_p * g_p
+    mem = np.concatenate([c_new, m_new], axis=-1)
+    o = sigmoid(o_x + o_h + gate("o", mem))
+    h_new = o * np.tanh(conv2d_same(mem, w["conv_last"]))
+    return h_new, c_new, m_new, i * g, i_p * g_p
+
+
+def patch(frames, p):
+    b, t, h, w, c = frames.shape
+    x = frames.reshape(b, t, h // p, p, w // p, p, c)
+    x = x.transpose(0, 1, 2, 4, 3, 5, 6)
+    return x.reshape(b, t, h // p, w // p, p * p * c)
+
+
+def unpatch(patches, p):
+    b, t, hp, wp, d = patches.shape
+    c = d // (p * p)
+    x = patches.reshape(b, t, hp, wp, p, p, c)
+    x = x.transpose(0, 1, 2, 4, 3, 5, 6)
+    return x.reshape(b, t, hp * p, wp * p, c)
+
+
+def decoupling_term(a, b):
+    """Mean over channels of |cos| between spatially flattened maps, per sample."""
+    bsz, h, w, n = a.shape
+    a = a.reshape(bsz, h * w, n)
+    b = b.reshape(bsz, h * w, n)
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return np.abs((a * b).sum(axis=1)).mean(axis=1)
+
+
+def predrnn_forward(
+    frames, mask, layers, head, p, adapter=None, zigzag=True
+):
+    """The zigzag loop of SPEC section 2 with the feedback of section 3.
+
+    Args:
+        frames: (B, T, H, W, C).
+        mask: (B, T - 1) of 0/1, 1 = the true frame is the input at step t.
+        layers: list of per-layer weight dicts (see `st_lstm_step`).
+        head: (1, 1, N, p*p*C) kernel.
+        adapter: optional (1, 1, N, N) kernel for the decoupling loss.
+        zigzag: False resets the memory to zeros at every step instead of
+            carrying it from the top layer to layer 0 (a deliberately wrong
+            variant, to show that the tests can tell the difference).
+
+    Returns:
+        predictions (B, T - 1, H, W, C), decoupling loss (float or None).
+    """
+    x_all = patch(frames.astype(np.float64), p)
+    bsz, steps = mask.shape
+    hp, wp = x_all.shape[2:4]
+    n = layers[0]["conv_h"].shape[2]
+    h = [np.zeros((bsz, hp, wp, n)) for _ in layers]
+    c = [np.zeros((bsz, hp, wp, n)) for _ in layers]
+    m = np.zeros((bsz, hp, wp, n))
+    prev = None
+    preds, terms = [], []
+    for t in range(steps):
+        if not zigzag:
+            m = np.zeros_like(m)
+        mk = mask[:, t][:, None, None, None]
+        if t == 0:
+            net = x_all[:, 0]
+        else:
+            net = mk * x_all[:, t] + (1 - mk) * prev
+        for l, w in enumerate(layers):
+            inp = net if l == 0 else h[l - 1]
+            h[l], c[l], m, dc, dm = st_lstm_step(inp, h[l], c[l], m, w)
+            if adapter is not None:
+                terms.append(
+                    decoupling_term(
+                        conv2d_same(dc, adapter), conv2d_same(dm, adapter)
+                    ).mean()
+                )
+        prev = conv2d_same(h[-1], head)
+        preds.append(prev)
+    out = unpatch(np.stack(preds, axis=1), p)
+    return out, (float(np.mean(terms)) if terms else None)
