@@ -1,0 +1,295 @@
+"""Scoring a trained model on a test split, with pictures and reports."""
+
+import math
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import keras
+import numpy as np
+from keras import ops
+
+from predrnn_keras import config as recipe_config
+from predrnn_keras.data import build_dataset
+from predrnn_keras.evaluation import reports
+from predrnn_keras.evaluation.images import comparison_frames
+from predrnn_keras.evaluation.images import save_gif
+from predrnn_keras.evaluation.images import sequence_grid
+from predrnn_keras.evaluation.images import to_grey_or_rgb_uint8
+from predrnn_keras.metrics import FrameMetrics
+
+GRID_SEQUENCES = 4
+
+
+class EvaluationError(ValueError):
+    """A model, run folder or output folder that cannot be used as asked."""
+
+
+def resolve_target(target, recipe_path=None, which: str = "best"):
+    """Finds the model file and the recipe of an evaluation target.
+
+    Args:
+        target: a run folder (its `best.keras`, or `last.keras` when
+            `which="last"` or there is no best) or a `.keras` file.
+        recipe_path: a recipe for a `.keras` file outside a run folder.
+        which: "best" or "last".
+
+    Returns:
+        `(model_path, recipe_source, run_dir)`: `recipe_source` is a path to
+        a TOML recipe; `run_dir` is None outside a run folder.
+    """
+    target = Path(target)
+    if target.is_dir():
+        run_dir = target
+        recipe = run_dir / recipe_config.RECIPE_FILE
+        if not recipe.is_file():
+            raise EvaluationError(
+                f"{target} is not a run folder (no {recipe_config.RECIPE_FILE})."
+            )
+        candidates = ["best.keras", "last.keras"]
+        if which == "last":
+            candidates.reverse()
+        for name in candidates:
+            if (run_dir / name).is_file():
+                model_path = run_dir / name
+                break
+        else:
+            raise EvaluationError(
+                f"{target} holds no model yet (no best.keras or last.keras): "
+                "train it first."
+            )
+        return model_path, recipe_path or recipe, run_dir
+    if target.suffix != ".keras" or not target.is_file():
+        raise EvaluationError(
+            f"Expected a run folder or a .keras file. Received: {target}"
+        )
+    run_dir = None
+    if (target.parent / recipe_config.RECIPE_FILE).is_file():
+        run_dir = target.parent
+    if recipe_path is None:
+        if run_dir is None:
+            raise EvaluationError(
+                f"{target} is not in a run folder: pass --recipe to say "
+                "which data to evaluate it on."
+            )
+        recipe_path = run_dir / recipe_config.RECIPE_FILE
+    return target, recipe_path, run_dir
+
+
+def new_output_dir(base: Path) -> Path:
+    """`base`, or `base-2`, `base-3`, ...: the first that does not exist."""
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def save_sequence(out_dir: Path, index: int, context, truth, pred, fps):
+    """PNG frames like the reference (gt1..gtT, pd{c+1}..pdT) and a GIF."""
+    folder = out_dir / "frames" / f"{index:04d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    true_frames = np.concatenate([context, truth])
+    for t, frame in enumerate(true_frames):
+        iio.imwrite(folder / f"gt{t + 1}.png", to_grey_or_rgb_uint8(frame))
+    for t, frame in enumerate(pred):
+        iio.imwrite(
+            folder / f"pd{len(context) + t + 1}.png",
+            to_grey_or_rgb_uint8(frame),
+        )
+    gif_dir = out_dir / "gifs"
+    gif_dir.mkdir(exist_ok=True)
+    save_gif(
+        gif_dir / f"{index:04d}.gif",
+        comparison_frames(context, truth, pred),
+        fps,
+    )
+
+
+def evaluate_model(
+    model,
+    recipe: dict,
+    out_dir,
+    log_dir=None,
+    model_name: str = "",
+    verbose: int = 1,
+) -> dict:
+    """Scores `model` on the recipe's test split and writes the reports.
+
+    The model sees `model.input_length` true frames and predicts
+    `evaluate.horizon` frames (which may exceed the training horizon); the
+    test sequences are read with `input_length + horizon` frames.
+
+    Args:
+        model: a built `PredRNN` / `PredRNNV2`.
+        recipe: a complete recipe (`[data]` and `[evaluate]` are used).
+        out_dir: an existing, empty folder for the outputs.
+        log_dir: TensorBoard folder (default `out_dir / "logs"`).
+        model_name: how the model is named in the reports.
+        verbose: 1 for a progress bar and the table.
+
+    Returns:
+        The results: `frames` (the 1-based numbers of the predicted frames),
+        `per_frame` and `mean` of every score, `count` and the settings.
+    """
+    out_dir = Path(out_dir)
+    settings = recipe["evaluate"]
+    context_length = model.input_length
+    horizon = settings["horizon"]
+    total_length = context_length + horizon
+    dataset = build_dataset(
+        recipe["data"],
+        "test",
+        batch_size=settings["batch_size"],
+        total_length=total_length,
+        patch_size=model.patch_size,
+        seed=recipe["train"]["seed"],
+    )
+    limit = settings["num_sequences"] or None
+    batches = int(dataset.cardinality())
+    if limit:
+        batches = min(batches, math.ceil(limit / settings["batch_size"]))
+    progress = (
+        keras.utils.Progbar(batches if batches > 0 else None)
+        if verbose
+        else None
+    )
+    metrics = FrameMetrics()
+    grid_parts = []
+    seen = 0
+    started = time.time()
+    for step, batch in enumerate(dataset.as_numpy_iterator()):
+        if limit and seen >= limit:
+            break
+        if limit:
+            batch = batch[: limit - seen]
+        context = batch[:, :context_length]
+        truth = batch[:, context_length:]
+        pred = model.predict_future(context, horizon, batch_size=len(batch))
+        pred = np.clip(pred, 0.0, 1.0)
+        metrics.update(truth, pred)
+        for i in range(len(batch)):
+            index = seen + i
+            if index < settings["save_sequences"]:
+                save_sequence(
+                    out_dir,
+                    index + 1,
+                    context[i],
+                    truth[i],
+                    pred[i],
+                    settings["gif_fps"],
+                )
+        if sum(len(p[0]) for p in grid_parts) < GRID_SEQUENCES:
+            grid_parts.append((context, truth, pred))
+        seen += len(batch)
+        if progress is not None:
+            progress.update(step + 1)
+    result = metrics.result()
+    iteration = int(ops.convert_to_numpy(model.sampling_step))
+    results = {
+        "model": model_name,
+        "model_iteration": iteration,
+        "backend": keras.backend.backend(),
+        "data": recipe["data"],
+        "context_length": context_length,
+        "horizon": horizon,
+        "num_sequences": result["count"],
+        "frames": list(range(context_length + 1, total_length + 1)),
+        "mean": result["mean"],
+        "per_frame": result["per_frame"],
+        "seconds": round(time.time() - started, 1),
+    }
+    paths = reports.write_reports(out_dir, results)
+    grid = None
+    if grid_parts:
+        parts = [np.concatenate(p)[:GRID_SEQUENCES] for p in zip(*grid_parts)]
+        grid = sequence_grid(*parts)
+        iio.imwrite(out_dir / "predictions_grid.png", grid)
+    reports.write_tensorboard(
+        log_dir or out_dir / "logs", results, max(iteration, 0), grid
+    )
+    if verbose:
+        print(
+            f"\n{model_name or 'model'} (iteration {iteration}), "
+            f"{result['count']} test sequences, {context_length} -> "
+            f"{horizon} frames:"
+        )
+        print(reports.format_table(results))
+        print(
+            f"MSE per frame (sum over pixels, the papers' number): "
+            f"{results['mean']['mse_frame_sum']:.2f}; per pixel "
+            f"{results['mean']['mse_pixel_mean']:.5f}; SSIM "
+            f"{results['mean']['ssim_8bit']:.3f}; PSNR "
+            f"{results['mean']['psnr_8bit']:.2f} dB"
+        )
+        print(f"Reports: {paths['json']}, {paths['csv']}, {paths['plot']}")
+        saved = min(settings["save_sequences"], result["count"])
+        if saved:
+            print(
+                f"Frames of {saved} sequences: {out_dir / 'frames'} "
+                f"(gt*.png, pd*.png); GIFs: {out_dir / 'gifs'}"
+            )
+    return results
+
+
+def evaluate(
+    target,
+    recipe_path=None,
+    overrides=(),
+    out_dir=None,
+    which: str = "best",
+    verbose: int = 1,
+):
+    """Loads a run folder or `.keras` file and evaluates it.
+
+    Args:
+        target: run folder or `.keras` file.
+        recipe_path: recipe for a `.keras` file outside a run folder (or to
+            evaluate on other data).
+        overrides: `section.key=value` strings, e.g. `evaluate.horizon=20`.
+        out_dir: output folder (default: `evaluation` in the run folder, or
+            next to the `.keras` file; `-2`, `-3`, ... if it exists).
+        which: "best" or "last" model of a run folder.
+        verbose: 1 for progress and the table.
+
+    Returns:
+        `(results, out_dir, model, recipe)`.
+    """
+    model_path, recipe_source, run_dir = resolve_target(
+        target, recipe_path, which
+    )
+    recipe = recipe_config.load_recipe(recipe_source, overrides)
+    model = keras.saving.load_model(model_path)
+    if out_dir is None:
+        parent = run_dir if run_dir is not None else model_path.parent
+        name = (
+            "evaluation"
+            if run_dir is not None
+            else f"{model_path.stem}-evaluation"
+        )
+        out_dir = new_output_dir(parent / name)
+    else:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and any(out_dir.iterdir()):
+            raise EvaluationError(
+                f"{out_dir} exists and is not empty; choose another --out."
+            )
+        out_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = out_dir / "logs"
+    if run_dir is not None and out_dir.parent == run_dir:
+        # Next to the training curves: `tensorboard --logdir RUN/logs`.
+        log_dir = run_dir / "logs" / out_dir.name
+    if verbose:
+        print(f"Evaluating {model_path} -> {out_dir}")
+    results = evaluate_model(
+        model,
+        recipe,
+        out_dir,
+        log_dir=log_dir,
+        model_name=str(model_path),
+        verbose=verbose,
+    )
+    if verbose:
+        print(f"TensorBoard: tensorboard --logdir {log_dir.parent}")
+    return results, out_dir, model, recipe

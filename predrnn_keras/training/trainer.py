@@ -1,0 +1,282 @@
+"""Training a recipe in a run folder: `model.fit`, resumable and watched."""
+
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+from keras import ops
+
+from predrnn_keras import config as recipe_config
+from predrnn_keras.callbacks import NaNGuard
+from predrnn_keras.callbacks import RunCheckpoint
+from predrnn_keras.callbacks import TrainingBoard
+from predrnn_keras.data import build_dataset
+from predrnn_keras.data import dataset_info
+from predrnn_keras.training.run_folder import RunFolder
+from predrnn_keras.training.run_folder import RunFolderError
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training stopped because the loss (or the weights) stopped being
+    finite; the message names the iteration and the intact checkpoint."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` did.
+
+    Attributes:
+        run_dir: the run folder.
+        status: "finished" (this call completed the run) or
+            "already_finished" (nothing to do).
+        iteration: the last completed iteration.
+        start_iteration: the iteration this call started from.
+        best_val_mse: the best validation MSE (per pixel) of the run.
+        seconds: wall time of this call.
+    """
+
+    run_dir: str
+    status: str
+    iteration: int
+    start_iteration: int
+    best_val_mse: "float | None"
+    seconds: float
+
+
+def epoch_length(train: dict) -> int:
+    """Iterations per Keras epoch: the largest that divides the run length,
+    the evaluation and the checkpoint period, so that every evaluation and
+    checkpoint falls on an epoch end."""
+    return math.gcd(
+        train["iterations"], train["eval_every"], train["checkpoint_every"]
+    )
+
+
+def validation_epochs(train: dict) -> list[int]:
+    """The (1-based) epochs that end with an evaluation: every
+    `eval_every` iterations and the last one."""
+    length = epoch_length(train)
+    epochs = train["iterations"] // length
+    return [
+        e
+        for e in range(1, epochs + 1)
+        if (e * length) % train["eval_every"] == 0 or e == epochs
+    ]
+
+
+def _validation_data(recipe: dict):
+    """The fixed validation batches (the same ones at every evaluation),
+    their number and the dataset they are taken from."""
+    train = recipe["train"]
+    dataset = build_dataset(
+        recipe["data"],
+        "val",
+        batch_size=train["batch_size"],
+        total_length=train["total_length"],
+        patch_size=recipe["model"]["patch_size"],
+        seed=train["seed"],
+    )
+    available = int(dataset.cardinality())
+    steps = train["val_batches"]
+    if available > 0:
+        steps = min(steps, available)
+    # Each evaluation reads exactly `steps` batches of this cycle, so every
+    # evaluation (also after a resume) scores the same sequences.
+    return dataset.take(steps).cache().repeat(), steps, dataset
+
+
+def _image_sequences(val_ds, count: int, batch_size: int):
+    """The first `count` validation sequences, for the TensorBoard grid."""
+    if not count:
+        return None
+    batches = val_ds.take(math.ceil(count / batch_size))
+    return np.concatenate([np.asarray(b) for b in batches])[:count]
+
+
+def _format(value) -> str:
+    return "none" if value is None else f"{value:.5g}"
+
+
+def _load_checkpoint(run: RunFolder, state: dict):
+    path = run.path / state["checkpoint"]
+    if not path.is_file():
+        raise RunFolderError(
+            f"{run.state_path} names the checkpoint {path}, which is missing. "
+            "Pass --overwrite to start the run again."
+        )
+    model = keras.saving.load_model(path)
+    step = int(ops.convert_to_numpy(model.sampling_step))
+    if step != state["iteration"]:
+        raise RunFolderError(
+            f"{path} holds sampling_step={step}, but {run.state_path} records "
+            f"iteration {state['iteration']}."
+        )
+    return model
+
+
+def train(
+    recipe: dict,
+    run_dir,
+    overwrite: bool = False,
+    verbose: int = 1,
+) -> TrainResult:
+    """Trains `recipe` in `run_dir`, resuming or refusing as needed.
+
+    A new folder starts a run; a folder with an unfinished run of the same
+    recipe continues from its last checkpoint (same iteration, schedule step,
+    optimizer state and data position); a finished run is left alone. See
+    `RunFolder.open` for the rules that protect existing outputs.
+
+    Args:
+        recipe: a complete recipe (`config.load_recipe`).
+        run_dir: the run folder.
+        overwrite: delete an existing run folder first.
+        verbose: 1 for a progress bar and messages, 0 for silence.
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        RunFolderError: the folder holds another run, or is not a run folder.
+        NonFiniteLossError: the loss became NaN or infinite.
+        ValueError: a bad recipe or data (before anything is written).
+    """
+    # Read the data (and so check every value of [data]) before touching the
+    # run folder.
+    frame_shape = dataset_info(recipe["data"]).frame_shape
+    recipe_config.check_frame_shape(recipe, frame_shape)
+    val_data = _validation_data(recipe)
+    run, state = RunFolder.open(run_dir, recipe, overwrite=overwrite)
+    try:
+        return _train_in(run, state, recipe, frame_shape, val_data, verbose)
+    finally:
+        run.unlock()
+
+
+def _train_in(run, state, recipe, frame_shape, val_data, verbose):
+    started = time.time()
+    train_cfg = recipe["train"]
+    model_cfg = recipe["model"]
+    val_ds, val_steps, val_source = val_data
+    say = print if verbose else (lambda *a, **k: None)
+    iterations = train_cfg["iterations"]
+    if state is not None and state.get("finished"):
+        say(
+            f"{run.path} holds a finished run ({state['iteration']}/"
+            f"{iterations} iterations, best val_mse "
+            f"{_format(state.get('best_val_mse'))}). Nothing to do.\n"
+            f"Evaluate it with: python evaluate.py {run.path}\n"
+            "Train again with --run-dir NEW_FOLDER, or --overwrite."
+        )
+        return TrainResult(
+            str(run.path),
+            "already_finished",
+            state["iteration"],
+            state["iteration"],
+            state.get("best_val_mse"),
+            time.time() - started,
+        )
+
+    length = epoch_length(train_cfg)
+    if state is None:
+        keras.utils.set_random_seed(train_cfg["seed"])
+        model = recipe_config.build_model(recipe, frame_shape)
+        iteration = 0
+        say(f"New run in {run.path} (backend {keras.backend.backend()})")
+    else:
+        model = _load_checkpoint(run, state)
+        iteration = state["iteration"]
+        say(
+            f"Resuming {run.path} at iteration {iteration}/{iterations} "
+            f"from {state['checkpoint']} (backend {keras.backend.backend()})"
+        )
+    if iteration % length:
+        raise RunFolderError(
+            f"The checkpoint at iteration {iteration} does not fall on an "
+            f"epoch of {length} iterations."
+        )
+
+    train_ds = build_dataset(
+        recipe["data"],
+        "train",
+        batch_size=train_cfg["batch_size"],
+        total_length=train_cfg["total_length"],
+        patch_size=model_cfg["patch_size"],
+        seed=train_cfg["seed"],
+        start_batch=iteration,
+    )
+    images = _image_sequences(
+        val_source, train_cfg["image_sequences"], train_cfg["batch_size"]
+    )
+    guard = NaNGuard(length)
+    callbacks = [guard]
+    if verbose:
+        callbacks.insert(0, keras.callbacks.ProgbarLogger())
+    callbacks += [
+        TrainingBoard(
+            run.log_dir,
+            length,
+            train_cfg["log_every"],
+            image_sequences=images,
+            text="```\n" + recipe_config.dumps_recipe(recipe) + "```",
+        ),
+        RunCheckpoint(
+            run,
+            length,
+            iterations,
+            train_cfg["checkpoint_every"],
+            train_cfg["keep_checkpoints"],
+            guard,
+            state=state,
+            verbose=bool(verbose),
+        ),
+    ]
+    epochs = iterations // length
+    say(
+        f"Training iterations {iteration + 1}..{iterations} in epochs of "
+        f"{length}: evaluation every {train_cfg['eval_every']}, checkpoint "
+        f"every {train_cfg['checkpoint_every']}; TensorBoard: tensorboard "
+        f"--logdir {run.log_dir}"
+    )
+    model.fit(
+        train_ds,
+        epochs=epochs,
+        steps_per_epoch=length,
+        initial_epoch=iteration // length,
+        validation_data=val_ds,
+        validation_steps=val_steps,
+        validation_freq=validation_epochs(train_cfg),
+        callbacks=callbacks,
+        shuffle=False,  # the reader shuffles, by batch number
+        verbose=verbose,
+    )
+    final = run.read_state() or {}
+    if guard.tripped:
+        where = (
+            f"The last good checkpoint, iteration {final['iteration']}, is "
+            f"intact: {run.path / final['checkpoint']}."
+            if final
+            else "No checkpoint had been written yet."
+        )
+        raise NonFiniteLossError(
+            f"Training stopped at iteration {guard.iteration}: {guard.reason}. "
+            f"{where} Check the data, or lower train.learning_rate (e.g. "
+            "--set train.learning_rate=...) in a new run (--run-dir)."
+        )
+    say(
+        f"Finished: {final.get('iteration')}/{iterations} iterations in "
+        f"{run.path}; best val_mse {_format(final.get('best_val_mse'))} at "
+        "iteration "
+        f"{final.get('best_iteration')}.\n"
+        f"Evaluate with: python evaluate.py {run.path}"
+    )
+    return TrainResult(
+        str(run.path),
+        "finished",
+        final.get("iteration", iteration),
+        iteration,
+        final.get("best_val_mse"),
+        time.time() - started,
+    )

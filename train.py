@@ -1,0 +1,105 @@
+"""Train PredRNN / PredRNN-V2 from a recipe, resumably.
+
+    python train.py                                  # recipes/quickstart.toml
+    python train.py recipes/mnist_predrnn_v2.toml --set train.batch_size=4
+    python train.py recipes/kth_predrnn.toml --set data.path=/data/kth \\
+        --run-dir runs/kth-a --backend jax
+
+The run folder (default runs/<recipe name>) receives the merged recipe,
+checkpoints, best.keras, last.keras and TensorBoard logs. Running the same
+command again after an interruption resumes from the last checkpoint; a
+finished run says so and stops. Existing outputs are never deleted unless
+--overwrite is given.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_RECIPE = Path(__file__).resolve().parent / "recipes" / "quickstart.toml"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "recipe",
+        nargs="?",
+        default=str(DEFAULT_RECIPE),
+        help="a TOML recipe (default: recipes/quickstart.toml)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a recipe value, as TOML (repeatable): "
+        "--set model.num_hidden=[64,64] --set train.learning_rate=1e-4",
+    )
+    parser.add_argument(
+        "--run-dir", help="the run folder (default: runs/<recipe name>)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete an existing run in the run folder and start again",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["tensorflow", "jax", "torch"],
+        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar or messages"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.backend:
+        # Must precede the first import of keras.
+        os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from predrnn_keras.config import RecipeError
+    from predrnn_keras.config import load_recipe
+    from predrnn_keras.training import NonFiniteLossError
+    from predrnn_keras.training import RunFolderError
+    from predrnn_keras.training import train
+
+    try:
+        recipe = load_recipe(args.recipe, args.overrides)
+        run_dir = args.run_dir or Path("runs") / Path(args.recipe).stem
+        train(
+            recipe,
+            run_dir,
+            overwrite=args.overwrite,
+            verbose=0 if args.quiet else 1,
+        )
+    except (RecipeError, RunFolderError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        return 3
+    except ValueError as error:
+        # Data that cannot be read as configured (DataError) and the like.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "\nInterrupted. Run the same command again to resume from the "
+            "last checkpoint.",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
