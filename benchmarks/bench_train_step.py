@@ -165,12 +165,20 @@ def main():
         else args.backend.split(",")
     )
     results = []
+
+    def done(result):
+        # Each result as soon as it exists: a long run stopped part-way
+        # (the paper configuration takes many minutes per backend) keeps
+        # what it measured.
+        results.append(result)
+        print(json.dumps(result), file=sys.stderr, flush=True)
+
     if args.baseline:
         if not os.path.exists(BASELINE):
             raise SystemExit(f"baseline not found: {BASELINE}")
-        results.append(run_baseline(args))
+        done(run_baseline(args))
     for backend in backends:
-        results.append(run_child(child_argv, backend))
+        done(run_child(child_argv, backend))
     if args.json:
         for r in results:
             print(json.dumps(r))
