@@ -171,7 +171,8 @@ def main():
         # (the paper configuration takes many minutes per backend) keeps
         # what it measured.
         results.append(result)
-        print(json.dumps(result), file=sys.stderr, flush=True)
+        out = sys.stdout if args.json else sys.stderr
+        print(json.dumps(result), file=out, flush=True)
 
     if args.baseline:
         if not os.path.exists(BASELINE):
@@ -180,8 +181,6 @@ def main():
     for backend in backends:
         done(run_child(child_argv, backend))
     if args.json:
-        for r in results:
-            print(json.dumps(r))
         return
     base = next((r for r in results if r["impl"] == "torch_baseline"), None)
     print(f"config={args.config} batch={args.batch} image={args.image} "
