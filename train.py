@@ -4,6 +4,7 @@
     python train.py recipes/mnist_predrnn_v2.toml --set train.batch_size=4
     python train.py recipes/kth_predrnn.toml --set data.path=/data/kth \\
         --run-dir runs/kth-a --backend jax
+    python train.py recipes/kth_predrnn.toml --distribution data_parallel
 
 The run folder (default runs/<recipe name>) receives the merged recipe,
 checkpoints, best.keras, last.keras and TensorBoard logs. Running the same
@@ -54,6 +55,19 @@ def parse_args(argv=None):
         help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
     )
     parser.add_argument(
+        "--distribution",
+        choices=["none", "data_parallel", "multi_worker"],
+        help="where to train (sets distribution.mode): data_parallel = all "
+        "devices of this host, multi_worker = several hosts (JAX: with "
+        "--process-id and distribution.coordinator_address; TensorFlow: "
+        "TF_CONFIG)",
+    )
+    parser.add_argument(
+        "--process-id",
+        type=int,
+        help="JAX multi_worker: this process's number, 0 on the coordinator",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="no progress bar or messages"
     )
     return parser.parse_args(argv)
@@ -73,13 +87,17 @@ def main(argv=None):
     from predrnn_keras.training import train
 
     try:
-        recipe = load_recipe(args.recipe, args.overrides)
+        overrides = list(args.overrides)
+        if args.distribution:
+            overrides.append(f"distribution.mode={args.distribution!r}")
+        recipe = load_recipe(args.recipe, overrides)
         run_dir = args.run_dir or Path("runs") / Path(args.recipe).stem
         train(
             recipe,
             run_dir,
             overwrite=args.overwrite,
             verbose=0 if args.quiet else 1,
+            process_id=args.process_id,
         )
     except (RecipeError, RunFolderError) as error:
         print(f"error: {error}", file=sys.stderr)

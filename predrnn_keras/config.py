@@ -1,6 +1,6 @@
 """Recipes: TOML files that hold every setting of a training run.
 
-A recipe has four tables:
+A recipe has five tables:
 
 - `[model]`: `variant` ("predrnn" or "predrnn_v2") and the arguments of
   `PredRNN` / `PredRNNV2`.
@@ -8,9 +8,11 @@ A recipe has four tables:
   picks the reader, which checks the other keys itself.
 - `[train]`: the length of the run, the optimiser and how often it logs,
   evaluates and checkpoints.
+- `[distribution]`: the devices and hosts training runs on
+  (`predrnn_keras.distribution`); optional, one device by default.
 - `[evaluate]`: the settings of `evaluate.py`.
 
-`SCHEMA` lists every key of `[model]`, `[train]` and `[evaluate]` with its
+`SCHEMA` lists every key of the tables other than `[data]` with its
 type and default; `load_recipe` merges a file and `--set` overrides onto the
 defaults and checks every value, so that a typo or a wrong type fails at once
 with a message that names the key. The merged recipe is complete (no value is
@@ -34,6 +36,7 @@ from typing import Any
 
 VARIANTS = ("predrnn", "predrnn_v2")
 SAMPLING_MODES = ("scheduled", "reverse", "none")
+DISTRIBUTION_MODES = ("none", "data_parallel", "multi_worker")
 RECIPE_FILE = "recipe.toml"
 
 
@@ -89,6 +92,35 @@ SCHEMA: dict[str, dict[str, Field]] = {
         ),
         "keep_checkpoints": Field("int", 3, low=1),
         "seed": Field("int", 0, low=0),
+    },
+    "distribution": {
+        "mode": Field(
+            "str",
+            "none",
+            choices=DISTRIBUTION_MODES,
+            doc="none, data_parallel (one host) or multi_worker (many)",
+        ),
+        "devices": Field(
+            "int", 0, low=0, doc="devices per host; 0 = all local devices"
+        ),
+        "cpu_devices": Field(
+            "int",
+            0,
+            low=0,
+            doc="split the CPU into this many devices (testing); 0 = off",
+        ),
+        "coordinator_address": Field(
+            "str", "", doc="JAX multi_worker: host:port of process 0"
+        ),
+        "num_processes": Field(
+            "int", 0, low=0, doc="JAX multi_worker: processes; 0 = from env"
+        ),
+        "learning_rate_scaling": Field(
+            "str",
+            "none",
+            choices=("none", "linear"),
+            doc="linear: learning rate times the number of replicas",
+        ),
     },
     "evaluate": {
         "horizon": Field(
@@ -385,7 +417,7 @@ def _toml_value(value) -> str:
 def dumps_recipe(recipe: dict) -> str:
     """The recipe as TOML text (tables in a fixed order)."""
     lines = []
-    order = ["model", "data", "train", "evaluate"]
+    order = ["model", "data", "train", "distribution", "evaluate"]
     for section in order + [s for s in recipe if s not in order]:
         table = recipe.get(section)
         if not isinstance(table, dict):

@@ -131,6 +131,8 @@ def build_dataset(
     patch_size: int = 1,
     seed: int = 0,
     start_batch: int = 0,
+    shard_index: int = 0,
+    num_shards: int = 1,
 ) -> tf.data.Dataset:
     """Streams a split of the data a recipe's `[data]` table names.
 
@@ -169,6 +171,11 @@ def build_dataset(
             sequences: the same seed gives the same batches.
         start_batch: the number of the first batch, to resume training:
             the batches before it are skipped without being read.
+        shard_index, num_shards: read only part `shard_index` of
+            `num_shards` of every batch (one part per worker of a
+            multi-worker run): `batch_size` stays the global batch size, the
+            shards of a batch together are the batch the unsharded pipeline
+            yields, and no two shards read the same sequence.
 
     Returns:
         A prefetching `tf.data.Dataset` of float32 tensors
@@ -188,6 +195,8 @@ def build_dataset(
     _check_int("batch_size", batch_size, 1)
     _check_int("patch_size", patch_size, 1)
     _check_int("start_batch", start_batch, 0)
+    _check_int("num_shards", num_shards, 1)
+    _check_int("shard_index", shard_index, 0)
     reader = make_reader(config, split, total_length, seed)
     height, width = reader.frame_shape[:2]
     if height % patch_size or width % patch_size:
@@ -197,7 +206,15 @@ def build_dataset(
             f"{patch_size}; set image_size in [data] to a multiple of it",
         )
     print(f"Data {split}: {reader.summary}")
-    return make_dataset(reader, split == "train", batch_size, seed, start_batch)
+    return make_dataset(
+        reader,
+        split == "train",
+        batch_size,
+        seed,
+        start_batch,
+        shard_index=shard_index,
+        num_shards=num_shards,
+    )
 
 
 def _first_path(config: Mapping):

@@ -76,6 +76,8 @@ def make_dataset(
     batch_size: int,
     seed: int,
     start_batch: int,
+    shard_index: int = 0,
+    num_shards: int = 1,
 ) -> tf.data.Dataset:
     """Streams batches of `reader` through tf.data.
 
@@ -87,11 +89,28 @@ def make_dataset(
         seed: the seed of the training order.
         start_batch: the number of the first batch: earlier ones are skipped
             without being read.
+        shard_index, num_shards: this worker's share of each batch. Batch
+            `b` of shard `i` holds part `i` of `num_shards` consecutive parts
+            of batch `b` of the whole pipeline: the shards of one batch
+            together are the global batch, and no two shards read the same
+            sequence. `batch_size` is the global batch size (for training a
+            multiple of `num_shards`).
 
     Returns:
         A prefetching `tf.data.Dataset` of float32 batches
         (batch, total_length, height, width, channels).
     """
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(
+            f"Expected 0 <= shard_index < num_shards. Received: "
+            f"shard_index={shard_index}, num_shards={num_shards}"
+        )
+    if train and batch_size % num_shards:
+        raise ValueError(
+            f"Expected the batch size to be a multiple of the number of "
+            f"shards. Received: batch_size={batch_size}, "
+            f"num_shards={num_shards}"
+        )
     order = BatchOrder(reader.num_sequences, batch_size, seed, shuffle=train)
     if train:
         numbers = tf.data.Dataset.counter(start_batch)
@@ -100,10 +119,13 @@ def make_dataset(
         numbers = tf.data.Dataset.range(start_batch, max(start_batch, count))
 
     def load(number):
-        return reader.read_batch(order.indices(int(number)))
+        indices = order.indices(int(number))
+        if num_shards > 1:
+            indices = np.array_split(indices, num_shards)[shard_index]
+        return reader.read_batch(indices)
 
     shape = (
-        batch_size if train else None,
+        batch_size // num_shards if train else None,
         reader.total_length,
         *reader.frame_shape,
     )

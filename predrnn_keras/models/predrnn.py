@@ -11,6 +11,7 @@ from predrnn_keras.layers.patching import patch_frames
 from predrnn_keras.layers.patching import unpatch_frames
 from predrnn_keras.layers.predrnn_cell import PredRNNCell
 from predrnn_keras.layers.spatiotemporal_rnn import SpatioTemporalRNN
+from predrnn_keras.models import replicas
 from predrnn_keras.models import schedules
 
 
@@ -313,6 +314,13 @@ class PredRNN(keras.Model):
             )
             self.decouple_tracker.update_state(decouple, sample_weight=batch)
             loss = loss + self.decouple_beta * decouple
+        # tf.distribute sums the replicas' gradients, and Keras' TensorFlow
+        # trainer expects the loss divided by the number of replicas (it
+        # multiplies it back for the `loss` it reports): the update is then
+        # the gradient of the global-batch mean, as on one device.
+        replicas_in_sync = replicas.num_replicas_in_sync()
+        if replicas_in_sync > 1:
+            loss = loss / replicas_in_sync
         return loss
 
     def _next_training_mask(self, frames):
@@ -327,9 +335,20 @@ class PredRNN(keras.Model):
         state.assign(
             ops.cast(ops.stack([ops.cast(self.seed, "int32"), step]), state.dtype)
         )
+        # Under tf.distribute each replica holds one slice of the global
+        # batch and the same random stream: draw the global batch's numbers
+        # and keep this replica's rows, so replicas get different masks and
+        # the masks equal those of one device on the same global batch.
+        replica, num_replicas = replicas.replica_position()
         uniform = keras.random.uniform(
-            (batch, steps), seed=self.mask_seed_generator
+            (batch * num_replicas, steps), seed=self.mask_seed_generator
         )
+        if num_replicas > 1:
+            uniform = ops.slice(
+                uniform,
+                ops.stack([ops.cast(replica * batch, "int32"), 0]),
+                ops.stack([ops.cast(batch, "int32"), steps]),
+            )
         probabilities = schedules.true_frame_probabilities(
             step + 1,
             steps,
@@ -358,7 +377,12 @@ class PredRNN(keras.Model):
             logs = super().train_step(
                 ({"frames": reversed_frames, "mask": mask},)
             )
-        return logs
+        return replicas.logs_for_reduction(logs)
+
+    def test_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return super().test_step(*args)
+        return replicas.logs_for_reduction(super().test_step(*args))
 
     def _stateless_train_step(self, state, data):
         # JAX: train_step is a pure function of `state`. The mask code reads

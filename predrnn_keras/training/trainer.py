@@ -2,6 +2,8 @@
 
 import dataclasses
 import math
+import shutil
+import tempfile
 import time
 
 import keras
@@ -14,6 +16,8 @@ from predrnn_keras.callbacks import RunCheckpoint
 from predrnn_keras.callbacks import TrainingBoard
 from predrnn_keras.data import build_dataset
 from predrnn_keras.data import dataset_info
+from predrnn_keras.distribution import Placement
+from predrnn_keras.distribution import setup_distribution
 from predrnn_keras.training.run_folder import RunFolder
 from predrnn_keras.training.run_folder import RunFolderError
 
@@ -66,25 +70,48 @@ def validation_epochs(train: dict) -> list[int]:
     ]
 
 
-def _validation_data(recipe: dict):
+def _validation_data(recipe: dict, placement: Placement):
     """The fixed validation batches (the same ones at every evaluation),
     their number and the dataset they are taken from."""
     train = recipe["train"]
-    dataset = build_dataset(
-        recipe["data"],
-        "val",
-        batch_size=train["batch_size"],
-        total_length=train["total_length"],
-        patch_size=recipe["model"]["patch_size"],
-        seed=train["seed"],
-    )
+    batch_size = train["batch_size"]
+
+    def build(shard_index=0, num_shards=1):
+        return build_dataset(
+            recipe["data"],
+            "val",
+            batch_size=batch_size,
+            total_length=train["total_length"],
+            patch_size=recipe["model"]["patch_size"],
+            seed=train["seed"],
+            shard_index=shard_index,
+            num_shards=num_shards,
+        )
+
+    dataset = build()
     available = int(dataset.cardinality())
+    if placement.distributed and available > 0:
+        # Replicas split every batch evenly: full batches only.
+        last = dataset.skip(available - 1).take(1)
+        if int(next(iter(last)).shape[0]) != batch_size:
+            available -= 1
+        if available < 1:
+            raise ValueError(
+                "Distributed training evaluates full validation batches "
+                f"only, and the validation split holds fewer than "
+                f"train.batch_size={batch_size} sequences."
+            )
     steps = train["val_batches"]
     if available > 0:
         steps = min(steps, available)
-    # Each evaluation reads exactly `steps` batches of this cycle, so every
-    # evaluation (also after a resume) scores the same sequences.
-    return dataset.take(steps).cache().repeat(), steps, dataset
+
+    def fixed(shard_index, num_shards):
+        # Each evaluation reads exactly `steps` batches of this cycle, so
+        # every evaluation (also after a resume) scores the same sequences.
+        shard = build(shard_index, num_shards) if num_shards > 1 else dataset
+        return shard.take(steps).cache().repeat()
+
+    return placement.dataset(fixed, batch_size), steps, dataset
 
 
 def _image_sequences(val_ds, count: int, batch_size: int):
@@ -121,6 +148,7 @@ def train(
     run_dir,
     overwrite: bool = False,
     verbose: int = 1,
+    process_id: "int | None" = None,
 ) -> TrainResult:
     """Trains `recipe` in `run_dir`, resuming or refusing as needed.
 
@@ -134,6 +162,12 @@ def train(
         run_dir: the run folder.
         overwrite: delete an existing run folder first.
         verbose: 1 for a progress bar and messages, 0 for silence.
+        process_id: this process's number in a JAX `multi_worker` run.
+
+    Under a `[distribution]` other than "none" (`predrnn_keras.distribution`)
+    every process calls `train` with the same recipe and run folder; the
+    chief (process 0) writes the folder, which the others must be able to
+    read (a shared file system) to resume.
 
     Returns:
         A `TrainResult`.
@@ -142,20 +176,63 @@ def train(
         RunFolderError: the folder holds another run, or is not a run folder.
         NonFiniteLossError: the loss became NaN or infinite.
         ValueError: a bad recipe or data (before anything is written).
+        DistributionError: a `[distribution]` this backend or machine
+            cannot run (a ValueError).
     """
+    placement = setup_distribution(
+        recipe["distribution"], process_id=process_id
+    )
     # Read the data (and so check every value of [data]) before touching the
     # run folder.
     frame_shape = dataset_info(recipe["data"]).frame_shape
     recipe_config.check_frame_shape(recipe, frame_shape)
-    val_data = _validation_data(recipe)
-    run, state = RunFolder.open(run_dir, recipe, overwrite=overwrite)
+    placement.check_batch_size(recipe["train"]["batch_size"])
+    val_data = _validation_data(recipe, placement)
+    if placement.is_chief:
+        run, state = RunFolder.open(run_dir, recipe, overwrite=overwrite)
+        try:
+            return _train_in(
+                run, run, state, recipe, frame_shape, val_data, placement,
+                verbose,
+            )
+        finally:
+            run.unlock()
+    # Other processes read the chief's run folder (to resume with it) and
+    # write their copies of checkpoints and logs to a scratch folder that is
+    # deleted at the end: every process runs the same callbacks, as
+    # synchronous training needs, but only the chief's files remain.
+    source, state = _worker_view(run_dir, recipe, overwrite)
+    scratch = RunFolder(
+        tempfile.mkdtemp(prefix=f"predrnn-worker{placement.worker_index}-")
+    )
     try:
-        return _train_in(run, state, recipe, frame_shape, val_data, verbose)
+        scratch.write_recipe(recipe)
+        return _train_in(
+            source, scratch, state, recipe, frame_shape, val_data, placement,
+            0,
+        )
     finally:
-        run.unlock()
+        shutil.rmtree(scratch.path, ignore_errors=True)
 
 
-def _train_in(run, state, recipe, frame_shape, val_data, verbose):
+def _worker_view(run_dir, recipe: dict, overwrite: bool):
+    """A non-chief process's view of the run folder: `(source, state)`.
+
+    The folder must be the chief's (a shared file system across hosts); the
+    chief alone creates, checks, locks and writes it.
+    """
+    source = RunFolder(run_dir)
+    if overwrite or not source.is_run_folder():
+        return source, None
+    if recipe_config.recipe_differences(source.read_recipe(), recipe):
+        # The chief refuses this folder with the full message.
+        raise RunFolderError(f"{source.path} holds a run of another recipe.")
+    return source, source.read_state()
+
+
+def _train_in(
+    source, run, state, recipe, frame_shape, val_data, placement, verbose
+):
     started = time.time()
     train_cfg = recipe["train"]
     model_cfg = recipe["model"]
@@ -171,7 +248,7 @@ def _train_in(run, state, recipe, frame_shape, val_data, verbose):
             "Train again with --run-dir NEW_FOLDER, or --overwrite."
         )
         return TrainResult(
-            str(run.path),
+            str(source.path),
             "already_finished",
             state["iteration"],
             state["iteration"],
@@ -180,17 +257,42 @@ def _train_in(run, state, recipe, frame_shape, val_data, verbose):
         )
 
     length = epoch_length(train_cfg)
-    if state is None:
-        keras.utils.set_random_seed(train_cfg["seed"])
-        model = recipe_config.build_model(recipe, frame_shape)
-        iteration = 0
-        say(f"New run in {run.path} (backend {keras.backend.backend()})")
-    else:
-        model = _load_checkpoint(run, state)
-        iteration = state["iteration"]
-        say(
-            f"Resuming {run.path} at iteration {iteration}/{iterations} "
-            f"from {state['checkpoint']} (backend {keras.backend.backend()})"
+    learning_rate = placement.learning_rate(
+        train_cfg["learning_rate"],
+        recipe["distribution"]["learning_rate_scaling"],
+    )
+    with placement.scope():
+        if state is None:
+            keras.utils.set_random_seed(train_cfg["seed"])
+            model = recipe_config.build_model(recipe, frame_shape)
+            iteration = 0
+            say(
+                f"New run in {source.path} (backend "
+                f"{keras.backend.backend()})"
+            )
+        else:
+            model = _load_checkpoint(source, state)
+            iteration = state["iteration"]
+            say(
+                f"Resuming {source.path} at iteration {iteration}/"
+                f"{iterations} from {state['checkpoint']} (backend "
+                f"{keras.backend.backend()})"
+            )
+        current = float(ops.convert_to_numpy(model.optimizer.learning_rate))
+        if current != learning_rate:
+            model.optimizer.learning_rate.assign(learning_rate)
+    if placement.distributed:
+        scaled = (
+            "" if learning_rate == train_cfg["learning_rate"]
+            else f" (train.learning_rate {train_cfg['learning_rate']:g} x "
+            f"{placement.num_replicas} replicas)"
+        )
+        print(
+            f"Process {placement.worker_index} of {placement.num_workers}"
+            f"{' (chief: writes the run folder)' if placement.is_chief else ''}"
+            f": {placement.describe(train_cfg['batch_size'])}; learning rate "
+            f"{learning_rate:g}{scaled}",
+            flush=True,
         )
     if iteration % length:
         raise RunFolderError(
@@ -198,18 +300,26 @@ def _train_in(run, state, recipe, frame_shape, val_data, verbose):
             f"epoch of {length} iterations."
         )
 
-    train_ds = build_dataset(
-        recipe["data"],
-        "train",
-        batch_size=train_cfg["batch_size"],
-        total_length=train_cfg["total_length"],
-        patch_size=model_cfg["patch_size"],
-        seed=train_cfg["seed"],
-        start_batch=iteration,
-    )
-    images = _image_sequences(
-        val_source, train_cfg["image_sequences"], train_cfg["batch_size"]
-    )
+    def train_shard(shard_index, num_shards):
+        return build_dataset(
+            recipe["data"],
+            "train",
+            batch_size=train_cfg["batch_size"],
+            total_length=train_cfg["total_length"],
+            patch_size=model_cfg["patch_size"],
+            seed=train_cfg["seed"],
+            start_batch=iteration,
+            shard_index=shard_index,
+            num_shards=num_shards,
+        )
+
+    train_ds = placement.dataset(train_shard, train_cfg["batch_size"])
+    image_count = train_cfg["image_sequences"]
+    if placement.backend == "jax" and placement.num_workers > 1:
+        # A JAX prediction on one process's own numpy array is not possible
+        # once the model lives on several processes' devices.
+        image_count = 0
+    images = _image_sequences(val_source, image_count, train_cfg["batch_size"])
     guard = NaNGuard(length)
     callbacks = [guard]
     if verbose:
@@ -256,7 +366,7 @@ def _train_in(run, state, recipe, frame_shape, val_data, verbose):
     if guard.tripped:
         where = (
             f"The last good checkpoint, iteration {final['iteration']}, is "
-            f"intact: {run.path / final['checkpoint']}."
+            f"intact: {source.path / final['checkpoint']}."
             if final
             else "No checkpoint had been written yet."
         )
@@ -273,7 +383,7 @@ def _train_in(run, state, recipe, frame_shape, val_data, verbose):
         f"Evaluate with: python evaluate.py {run.path}"
     )
     return TrainResult(
-        str(run.path),
+        str(source.path),
         "finished",
         final.get("iteration", iteration),
         iteration,
