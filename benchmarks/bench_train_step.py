@@ -8,6 +8,8 @@ ratio in one session:
 
     python benchmarks/bench_train_step.py --config paper --backend tensorflow
     python benchmarks/bench_train_step.py --config small --backend all --baseline
+    python benchmarks/bench_train_step.py --config small --backend jax \\
+        --replicas 1,2      # data_parallel on 2 (virtual CPU) devices vs 1
 
 `--backend all` runs each backend in its own process. Prints a table (median,
 min and max milliseconds over `--steps` steps after `--warmup` warm-up steps)
@@ -52,6 +54,13 @@ def parse_args(argv=None):
         action="store_true",
         help="also run ../shared/bench/torch_baseline.py with the same shape",
     )
+    parser.add_argument(
+        "--replicas",
+        default="1",
+        help="comma-separated replica counts: N > 1 trains data_parallel on "
+        "N devices (the GPUs, or the CPU split into N virtual devices when "
+        "there are none); the global batch stays --batch",
+    )
     parser.add_argument("--json", action="store_true")
     return parser.parse_args(argv)
 
@@ -62,8 +71,19 @@ def measure(args):
     import numpy as np
 
     import predrnn_keras
+    from predrnn_keras.distribution import Placement
+    from predrnn_keras.distribution import setup_distribution
 
+    replicas = int(args.replicas)
+    placement = Placement(backend=keras.backend.backend())
+    if replicas > 1:
+        placement = setup_distribution(
+            {"mode": "data_parallel", "devices": replicas,
+             "cpu_devices": replicas}
+        )
     config = CONFIGS[args.config]
+    scope = placement.scope()
+    scope.__enter__()
     model = predrnn_keras.PredRNN(
         num_hidden=[config["hidden"]] * config["layers"],
         filter_size=args.filter,
@@ -74,6 +94,7 @@ def measure(args):
         seed=0,
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-4))
+    scope.__exit__(None, None, None)
     rng = np.random.default_rng(0)
     frames = rng.random(
         (args.batch, args.frames, args.image, args.image, 1), dtype="float32"
@@ -108,6 +129,7 @@ def measure(args):
         "backend": keras.backend.backend(),
         "config": args.config,
         "batch": args.batch,
+        "replicas": placement.num_replicas,
         "first_step_s": round(timer.times[0], 2),
         "ms_median": round(statistics.median(times), 1),
         "ms_min": round(min(times), 1),
@@ -115,7 +137,8 @@ def measure(args):
     }
 
 
-def run_child(argv, backend):
+def run_child(argv, backend, replicas="1"):
+    argv = [*argv, "--replicas", replicas]
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run(
@@ -157,7 +180,12 @@ def main():
         if a == "--backend":
             skip = True
             continue
-        if a.startswith("--backend=") or a in ("--baseline", "--json"):
+        if a in ("--replicas",):
+            skip = True
+            continue
+        if a.startswith(("--backend=", "--replicas=")) or a in (
+            "--baseline", "--json"
+        ):
             continue
         child_argv.append(a)
     backends = (
@@ -179,18 +207,21 @@ def main():
             raise SystemExit(f"baseline not found: {BASELINE}")
         done(run_baseline(args))
     for backend in backends:
-        done(run_child(child_argv, backend))
+        for replicas in args.replicas.split(","):
+            done(run_child(child_argv, backend, replicas.strip()))
     if args.json:
         return
     base = next((r for r in results if r["impl"] == "torch_baseline"), None)
     print(f"config={args.config} batch={args.batch} image={args.image} "
           f"frames={args.frames} steps={args.steps}")
-    print(f"{'implementation':<28}{'median ms':>11}{'min':>9}{'max':>9}"
+    print(f"{'implementation':<40}{'median ms':>11}{'min':>9}{'max':>9}"
           f"{'first s':>9}{'speed-up':>10}")
     for r in results:
         name = r["impl"] + (f"[{r['backend']}]" if "backend" in r else "")
+        if r.get("replicas", 1) > 1:
+            name += f" x{r['replicas']} replicas"
         ratio = f"{base['ms_median'] / r['ms_median']:.2f}x" if base else "-"
-        print(f"{name:<28}{r['ms_median']:>11.1f}{r['ms_min']:>9.1f}"
+        print(f"{name:<40}{r['ms_median']:>11.1f}{r['ms_min']:>9.1f}"
               f"{r['ms_max']:>9.1f}{r['first_step_s']:>9.2f}{ratio:>10}")
 
 
