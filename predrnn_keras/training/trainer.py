@@ -287,11 +287,14 @@ def _train_in(
             else f" (train.learning_rate {train_cfg['learning_rate']:g} x "
             f"{placement.num_replicas} replicas)"
         )
+        who = "Distribution"
+        if placement.num_workers > 1:
+            who = f"Process {placement.worker_index} of {placement.num_workers}"
+            if placement.is_chief:
+                who += " (chief: writes the run folder)"
         print(
-            f"Process {placement.worker_index} of {placement.num_workers}"
-            f"{' (chief: writes the run folder)' if placement.is_chief else ''}"
-            f": {placement.describe(train_cfg['batch_size'])}; learning rate "
-            f"{learning_rate:g}{scaled}",
+            f"{who}: {placement.describe(train_cfg['batch_size'])}; learning "
+            f"rate {learning_rate:g}{scaled}",
             flush=True,
         )
     if iteration % length:
