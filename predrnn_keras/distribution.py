@@ -221,6 +221,14 @@ def _setup_jax(table, mode, process_id):
                 "distribution.coordinator_address='HOST:PORT' (process 0's "
                 "address) or KERAS_DISTRIBUTION_JOB_ADDRESSES."
             )
+        if num_processes is None and not os.environ.get(
+            "KERAS_DISTRIBUTION_NUM_PROCESSES"
+        ):
+            raise DistributionError(
+                "distribution.mode='multi_worker' on JAX needs "
+                "distribution.num_processes=N (the number of processes) or "
+                "KERAS_DISTRIBUTION_NUM_PROCESSES."
+            )
         try:
             keras.distribution.initialize(address, num_processes, process_id)
         except RuntimeError as error:

@@ -137,6 +137,7 @@ def test_multi_worker_without_a_cluster_says_what_is_missing(monkeypatch):
         "TF_CONFIG",
         "KERAS_DISTRIBUTION_PROCESS_ID",
         "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES",
     ):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(DistributionError, match="TF_CONFIG"):
@@ -146,6 +147,12 @@ def test_multi_worker_without_a_cluster_says_what_is_missing(monkeypatch):
     with pytest.raises(DistributionError, match="coordinator_address"):
         setup_distribution(
             {"mode": "multi_worker"}, backend="jax", process_id=0
+        )
+    with pytest.raises(DistributionError, match="num_processes"):
+        setup_distribution(
+            {"mode": "multi_worker", "coordinator_address": "localhost:1"},
+            backend="jax",
+            process_id=0,
         )
 
 
