@@ -319,8 +319,9 @@ def _train_in(
     train_ds = placement.dataset(train_shard, train_cfg["batch_size"])
     image_count = train_cfg["image_sequences"]
     if placement.backend == "jax" and placement.num_workers > 1:
-        # A JAX prediction on one process's own numpy array is not possible
-        # once the model lives on several processes' devices.
+        # The image grid predicts on this process's own numpy array; with
+        # the model spread over several processes' devices that is not
+        # supported here, so the grid is off (the scalars are logged).
         image_count = 0
     images = _image_sequences(val_source, image_count, train_cfg["batch_size"])
     guard = NaNGuard(length)
