@@ -15,17 +15,13 @@ loss scale (2x gradients) or a double schedule step would produce.
 """
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 from predrnn_keras import config as recipe_config
 from predrnn_keras.config import RecipeError
@@ -36,6 +32,9 @@ from predrnn_keras.distribution import setup_distribution
 from predrnn_keras.training import RunFolder
 from predrnn_keras.training import train
 from tests.workflow_helpers import REPO
+from tests.workflow_helpers import kill_after_first_checkpoint
+from tests.workflow_helpers import model_state
+from tests.workflow_helpers import read_state
 from tests.workflow_helpers import run_script
 from tests.workflow_helpers import script
 from tests.workflow_helpers import script_env
@@ -48,19 +47,6 @@ multi_device = pytest.mark.skipif(
     reason="the PyTorch backend has no multi-device training (tested below)",
 )
 TOLERANCE = 1e-5
-
-
-def read_state(run_dir):
-    return json.loads((run_dir / "state.json").read_text())
-
-
-def weights(path):
-    model = keras.saving.load_model(path)
-    return (
-        int(ops.convert_to_numpy(model.sampling_step)),
-        int(ops.convert_to_numpy(model.optimizer.iterations)),
-        [ops.convert_to_numpy(w) for w in model.trainable_weights],
-    )
 
 
 def assert_same_weights(a, b):
@@ -268,19 +254,9 @@ def test_train_py_on_two_devices_resumes_after_sigkill(tmp_path):
         "train.py", path, "--run-dir", killed, "--quiet",
         "--distribution", "data_parallel",
     )
-    process = subprocess.Popen(
-        command, env=quiet_env(), cwd=REPO, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
-    )
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        if (killed / "state.json").exists():
-            break
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, process.stderr.read()
-    killed_at = read_state(killed)["iteration"]
+    killed_at = kill_after_first_checkpoint(
+        command, killed, env=quiet_env(), timeout=300
+    )["iteration"]
     assert killed_at < 8
 
     done = run_script(
@@ -293,8 +269,8 @@ def test_train_py_on_two_devices_resumes_after_sigkill(tmp_path):
     assert "global batch 4 = 2 x 2" in done.stdout
     final = read_state(killed)
     assert final["finished"] and final["iteration"] == 8
-    step_a, opt_a, weights_a = weights(whole / "last.keras")
-    step_b, opt_b, weights_b = weights(killed / "last.keras")
+    step_a, opt_a, weights_a = model_state(whole / "last.keras")
+    step_b, opt_b, weights_b = model_state(killed / "last.keras")
     assert step_a == step_b == 8 and opt_a == opt_b == 16
     assert_same_weights(weights_a, weights_b)
     # One writer: one event file per TensorBoard folder.
@@ -377,7 +353,7 @@ def test_two_processes_train_and_only_the_chief_writes(tmp_path):
     # The worker's scratch copies are gone.
     for index in range(2):
         assert list((tmp_path / f"tmp{index}").glob("predrnn-worker*")) == []
-    step_a, opt_a, weights_a = weights(one / "last.keras")
-    step_b, opt_b, weights_b = weights(run_dir / "last.keras")
+    step_a, opt_a, weights_a = model_state(one / "last.keras")
+    step_b, opt_b, weights_b = model_state(run_dir / "last.keras")
     assert step_a == step_b == 4 and opt_a == opt_b == 8
     assert_same_weights(weights_a, weights_b)

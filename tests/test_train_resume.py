@@ -4,15 +4,10 @@ guard, TensorBoard logs."""
 import hashlib
 import json
 import shutil
-import signal
-import subprocess
-import time
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras import ops
 
 from predrnn_keras import config as recipe_config
 from predrnn_keras.training import NonFiniteLossError
@@ -22,10 +17,11 @@ from predrnn_keras.training import epoch_length
 from predrnn_keras.training import train
 from predrnn_keras.training import trainer as trainer_module
 from predrnn_keras.training import validation_epochs
-from tests.workflow_helpers import REPO
+from tests.workflow_helpers import kill_after_first_checkpoint
+from tests.workflow_helpers import model_state
+from tests.workflow_helpers import read_state
 from tests.workflow_helpers import run_script
 from tests.workflow_helpers import script
-from tests.workflow_helpers import script_env
 from tests.workflow_helpers import tiny_recipe
 from tests.workflow_helpers import write_recipe
 
@@ -36,19 +32,6 @@ def recipe(**sections):
 
 def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def read_state(run_dir):
-    return json.loads((run_dir / "state.json").read_text())
-
-
-def model_state(path):
-    model = keras.saving.load_model(path)
-    return (
-        int(ops.convert_to_numpy(model.sampling_step)),
-        int(ops.convert_to_numpy(model.optimizer.iterations)),
-        [ops.convert_to_numpy(w) for w in model.trainable_weights],
-    )
 
 
 @pytest.fixture(scope="module")
@@ -97,30 +80,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
 
     # The same command, killed with SIGKILL as soon as a checkpoint exists.
     killed = tmp_path / "killed"
-    command = script("train.py", path, "--run-dir", killed, "--quiet")
-    process = subprocess.Popen(
-        command,
-        env=script_env(),
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    state = kill_after_first_checkpoint(
+        script("train.py", path, "--run-dir", killed, "--quiet"), killed
     )
-    deadline = time.time() + 240
-    state = None
-    while time.time() < deadline and process.poll() is None:
-        try:
-            state = read_state(killed)
-        except (FileNotFoundError, json.JSONDecodeError):
-            # JSONDecodeError would mean a torn state.json: never expected.
-            assert not (killed / "state.json").exists()
-        if state is not None:
-            break
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, process.stderr.read()
-    state = read_state(killed)
     assert not state["finished"], "the run ended before the kill"
     # What the killed run had committed, to check it is never overwritten.
     committed = {

@@ -1,11 +1,15 @@
 """Tiny recipes and subprocess helpers for the workflow tests."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
+from keras import ops
 
 from predrnn_keras import config as recipe_config
 
@@ -85,3 +89,47 @@ def run_script(name: str, *args, timeout=300) -> subprocess.CompletedProcess:
         timeout=timeout,
         check=False,
     )
+
+
+def read_state(run_dir: Path) -> dict:
+    return json.loads((run_dir / "state.json").read_text())
+
+
+def model_state(path: Path):
+    """`(sampling_step, optimizer iterations, trainable weights)` of a
+    saved model."""
+    model = keras.saving.load_model(path)
+    return (
+        int(ops.convert_to_numpy(model.sampling_step)),
+        int(ops.convert_to_numpy(model.optimizer.iterations)),
+        [ops.convert_to_numpy(w) for w in model.trainable_weights],
+    )
+
+
+def kill_after_first_checkpoint(command, run_dir: Path, env=None, timeout=240):
+    """Starts `command` (a train.py run into `run_dir`), SIGKILLs it as soon
+    as a checkpoint is committed (state.json exists) and returns the state
+    the killed run left."""
+    process = subprocess.Popen(
+        command,
+        env=env or script_env(),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + timeout
+    state = None
+    while time.time() < deadline and process.poll() is None:
+        try:
+            state = read_state(run_dir)
+        except (FileNotFoundError, json.JSONDecodeError):
+            # JSONDecodeError would mean a torn state.json: never expected.
+            assert not (run_dir / "state.json").exists()
+        if state is not None:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, process.stderr.read()
+    return read_state(run_dir)
