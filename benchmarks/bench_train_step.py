@@ -82,19 +82,17 @@ def measure(args):
              "cpu_devices": replicas}
         )
     config = CONFIGS[args.config]
-    scope = placement.scope()
-    scope.__enter__()
-    model = predrnn_keras.PredRNN(
-        num_hidden=[config["hidden"]] * config["layers"],
-        filter_size=args.filter,
-        patch_size=args.patch,
-        input_length=args.context,
-        sampling="none",
-        reverse_input=False,
-        seed=0,
-    )
-    model.compile(optimizer=keras.optimizers.Adam(1e-4))
-    scope.__exit__(None, None, None)
+    with placement.scope():
+        model = predrnn_keras.PredRNN(
+            num_hidden=[config["hidden"]] * config["layers"],
+            filter_size=args.filter,
+            patch_size=args.patch,
+            input_length=args.context,
+            sampling="none",
+            reverse_input=False,
+            seed=0,
+        )
+        model.compile(optimizer=keras.optimizers.Adam(1e-4))
     rng = np.random.default_rng(0)
     frames = rng.random(
         (args.batch, args.frames, args.image, args.image, 1), dtype="float32"
@@ -177,10 +175,7 @@ def main():
         if skip:
             skip = False
             continue
-        if a == "--backend":
-            skip = True
-            continue
-        if a in ("--replicas",):
+        if a in ("--backend", "--replicas"):
             skip = True
             continue
         if a.startswith(("--backend=", "--replicas=")) or a in (
