@@ -63,6 +63,13 @@ def parse_args(argv=None):
         "TF_CONFIG)",
     )
     parser.add_argument(
+        "--precision",
+        choices=["float32", "mixed_bfloat16"],
+        help="sets train.precision: mixed_bfloat16 runs the convolutions in "
+        "bfloat16 (fast on GPUs and on CPUs with AMX / AVX-512 BF16) and "
+        "keeps weights, memories and losses in float32",
+    )
+    parser.add_argument(
         "--process-id",
         type=int,
         help="JAX multi_worker: this process's number, 0 on the coordinator",
@@ -90,6 +97,8 @@ def main(argv=None):
         overrides = list(args.overrides)
         if args.distribution:
             overrides.append(f"distribution.mode={args.distribution!r}")
+        if args.precision:
+            overrides.append(f"train.precision={args.precision!r}")
         recipe = load_recipe(args.recipe, overrides)
         run_dir = args.run_dir or Path("runs") / Path(args.recipe).stem
         train(

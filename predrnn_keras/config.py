@@ -37,6 +37,7 @@ from typing import Any
 VARIANTS = ("predrnn", "predrnn_v2")
 SAMPLING_MODES = ("scheduled", "reverse", "none")
 DISTRIBUTION_MODES = ("none", "data_parallel", "multi_worker")
+PRECISIONS = ("float32", "mixed_bfloat16")
 RECIPE_FILE = "recipe.toml"
 
 
@@ -92,6 +93,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
         ),
         "keep_checkpoints": Field("int", 3, low=1),
         "seed": Field("int", 0, low=0),
+        "precision": Field(
+            "str",
+            "float32",
+            choices=PRECISIONS,
+            doc="float32, or mixed_bfloat16: convolutions in bfloat16, "
+            "weights, memories and losses in float32",
+        ),
     },
     "distribution": {
         "mode": Field(
@@ -462,6 +470,8 @@ def model_kwargs(recipe: dict) -> dict:
     """The constructor arguments of the model class (without `variant`)."""
     kwargs = {k: v for k, v in recipe["model"].items() if k != "variant"}
     kwargs["seed"] = recipe["train"]["seed"]
+    # The Keras dtype policy: "mixed_bfloat16" keeps float32 weights.
+    kwargs["dtype"] = recipe["train"]["precision"]
     return kwargs
 
 

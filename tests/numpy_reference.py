@@ -32,14 +32,39 @@ def layer_norm(x, gamma, beta, eps=1e-5):
     return (x - mean) / np.sqrt(var + eps) * gamma + beta
 
 
-def st_lstm_step(x, h, c, m, w, forget_bias=1.0):
+def round_to_bfloat16(x):
+    """Rounds float32 values to the nearest bfloat16 (ties to even), as float32.
+
+    bfloat16 is the top 16 bits of a float32: add half of the dropped part
+    (plus the tie-breaking bit) and clear the low 16 bits.
+    """
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    bits = bits + 0x7FFF + ((bits >> 16) & 1)
+    bits = (bits & 0xFFFF0000).astype(np.uint32)
+    return bits.view(np.float32)
+
+
+def conv2d_same_bfloat16(x, kernel):
+    """A convolution as mixed precision runs it: bfloat16 inputs and kernel,
+    float accumulation, the result rounded to bfloat16."""
+    out = conv2d_same(
+        round_to_bfloat16(x).astype(np.float64),
+        round_to_bfloat16(kernel).astype(np.float64),
+    )
+    return round_to_bfloat16(out).astype(np.float64)
+
+
+def st_lstm_step(x, h, c, m, w, forget_bias=1.0, conv=conv2d_same):
     """One ST-LSTM step. `w` maps names to kernels and optional norms.
+
+    `conv` computes every convolution (`conv2d_same_bfloat16` for mixed
+    precision); everything else is float64.
 
     Returns h_new, c_new, m_new, delta_c, delta_m.
     """
 
     def gate(name, inputs):
-        out = conv2d_same(inputs, w[f"conv_{name}"])
+        out = conv(inputs, w[f"conv_{name}"])
         if f"norm_{name}" in w:
             gamma, beta = w[f"norm_{name}"]
             out = layer_norm(out, gamma, beta)
@@ -63,7 +88,7 @@ def st_lstm_step(x, h, c, m, w, forget_bias=1.0):
     m_new = f_p * m + i_p * g_p
     mem = np.concatenate([c_new, m_new], axis=-1)
     o = sigmoid(o_x + o_h + gate("o", mem))
-    h_new = o * np.tanh(conv2d_same(mem, w["conv_last"]))
+    h_new = o * np.tanh(conv(mem, w["conv_last"]))
     return h_new, c_new, m_new, i * g, i_p * g_p
 
 

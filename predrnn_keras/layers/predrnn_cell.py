@@ -150,6 +150,14 @@ class PredRNNCell(keras.layers.Layer):
         self.output_size = self.output_channels
         self.spatial_shape = None
 
+    @property
+    def compute_dtype(self):
+        # Mixed precision: the states, the frame/prediction blend and
+        # the decoupling sum stay in the variable dtype (float32); Keras' RNN
+        # casts the states to the cell's compute dtype. Only the convolution
+        # sublayers compute in the policy's compute dtype (bfloat16).
+        return self.variable_dtype
+
     def build(self, input_shape):
         if len(input_shape) != 4 or None in input_shape[1:]:
             raise ValueError(
@@ -177,7 +185,7 @@ class PredRNNCell(keras.layers.Layer):
 
     def get_initial_state(self, batch_size=None):
         height, width = self.spatial_shape
-        dtype = self.compute_dtype
+        dtype = self.variable_dtype
         states = [
             ops.zeros((batch_size, height, width, n), dtype=dtype)
             for n in self.state_size[:-1]
@@ -190,6 +198,7 @@ class PredRNNCell(keras.layers.Layer):
         cell = list(states[num_layers : 2 * num_layers])
         memory, previous, similarity = states[2 * num_layers :]
 
+        inputs = ops.cast(inputs, self.variable_dtype)
         frame, mask = inputs[..., :-1], inputs[..., -1:]
         x = mask * frame + (1.0 - mask) * previous
         for index, layer in enumerate(self.st_lstm_layers):
@@ -204,7 +213,7 @@ class PredRNNCell(keras.layers.Layer):
                     similarity.dtype,
                 )
             x = hidden[index]
-        prediction = self.head(x)
+        prediction = ops.cast(self.head(x), self.variable_dtype)
         return prediction, [*hidden, *cell, memory, prediction, similarity]
 
     def get_config(self):

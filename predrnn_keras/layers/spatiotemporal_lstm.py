@@ -52,7 +52,10 @@ class SpatioTemporalLSTM(keras.layers.Layer):
 
     Returns:
         A tuple `(h_new, c_new, m_new, delta_c, delta_m)`, each of shape
-        `(batch, height, width, filters)`.
+        `(batch, height, width, filters)`, in the variable dtype of the
+        layer's policy: under `"mixed_bfloat16"` the convolutions run in
+        bfloat16 and everything else, the memory updates included, in
+        float32.
 
     Example:
 
@@ -108,10 +111,12 @@ class SpatioTemporalLSTM(keras.layers.Layer):
                 return None
             # Statistics over (height, width, channels) of each sample with
             # element-wise scale and offset: torch.nn.LayerNorm's layout.
+            # Element-wise work stays in the state dtype (float32 under
+            # mixed precision), like the gates.
             return keras.layers.LayerNormalization(
                 axis=(-3, -2, -1),
                 epsilon=self.layer_norm_epsilon,
-                dtype=self.dtype_policy,
+                dtype=self.variable_dtype,
                 name=name,
             )
 
@@ -120,6 +125,14 @@ class SpatioTemporalLSTM(keras.layers.Layer):
         self.norm_m = norm("norm_m")
         self.norm_o = norm("norm_o")
         self.supports_masking = False
+
+    @property
+    def compute_dtype(self):
+        # Mixed precision: the states, the gates and the memory updates
+        # stay in the variable dtype (float32), so Keras does not cast `c` and
+        # `m` to bfloat16 on the way in. Only the convolution
+        # sublayers compute in the policy's compute dtype (bfloat16).
+        return self.variable_dtype
 
     def build(self, x_shape, h_shape=None, c_shape=None, m_shape=None):
         if len(x_shape) != 4:
@@ -159,9 +172,8 @@ class SpatioTemporalLSTM(keras.layers.Layer):
             self.norm_m.build((batch, height, width, 3 * n))
             self.norm_o.build(state_shape)
 
-    @staticmethod
-    def _gate(conv, norm, inputs):
-        outputs = conv(inputs)
+    def _gate(self, conv, norm, inputs):
+        outputs = ops.cast(conv(inputs), self.variable_dtype)
         return outputs if norm is None else norm(outputs)
 
     def call(self, x, h, c, m):
@@ -188,7 +200,8 @@ class SpatioTemporalLSTM(keras.layers.Layer):
 
         memory = ops.concatenate([c_new, m_new], axis=-1)
         o = ops.sigmoid(o_x + o_h + self._gate(self.conv_o, self.norm_o, memory))
-        h_new = o * ops.tanh(self.conv_last(memory))
+        last = ops.cast(self.conv_last(memory), self.variable_dtype)
+        h_new = o * ops.tanh(last)
         return h_new, c_new, m_new, delta_c, delta_m
 
     def compute_output_shape(

@@ -19,6 +19,13 @@ class SpatioTemporalRNN(keras.layers.RNN):
             `return_state`, `unroll`, ...).
     """
 
+    @property
+    def compute_dtype(self):
+        # Mixed precision: outputs and states stay in the variable dtype
+        # (float32): Keras' RNN casts them to its compute dtype. Only the convolution
+        # sublayers compute in the policy's compute dtype (bfloat16).
+        return self.variable_dtype
+
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps, height, width = sequences_shape[:4]
         output_shape = (batch, height, width, self.cell.output_size)

@@ -185,6 +185,13 @@ class PredRNN(keras.Model):
         self.rnn = None
 
     @property
+    def compute_dtype(self):
+        # Mixed precision: frames, masks, states and losses stay in the
+        # variable dtype (float32 under "mixed_bfloat16"). Only the convolution
+        # sublayers compute in the policy's compute dtype (bfloat16).
+        return self.variable_dtype
+
+    @property
     def decoupling(self):
         return self.decouple_beta > 0
 
@@ -260,7 +267,7 @@ class PredRNN(keras.Model):
 
     def call(self, inputs, training=None):
         frames, mask = self._split_inputs(inputs)
-        frames = ops.cast(frames, self.compute_dtype)
+        frames = ops.cast(frames, self.variable_dtype)
         if frames.ndim != 5 or tuple(frames.shape[2:]) != self.frame_shape:
             raise ValueError(
                 "Expected frames of shape (batch, time) + "
@@ -270,9 +277,9 @@ class PredRNN(keras.Model):
         steps = ops.shape(frames)[1] - 1
         if mask is None:
             mask = schedules.test_mask(
-                batch, steps, self.input_length, self.compute_dtype
+                batch, steps, self.input_length, self.variable_dtype
             )
-        mask = ops.cast(mask, self.compute_dtype)
+        mask = ops.cast(mask, self.variable_dtype)
 
         patches = patch_frames(frames[:, :-1], self.patch_size)
         mask_channel = ops.ones_like(patches[..., :1]) * mask[
@@ -357,7 +364,7 @@ class PredRNN(keras.Model):
             **self.schedule_constants(),
         )
         return schedules.sampling_mask(
-            uniform, probabilities, self.compute_dtype
+            uniform, probabilities, self.variable_dtype
         )
 
     def _training_batches(self, data):
@@ -430,7 +437,7 @@ class PredRNN(keras.Model):
             )
         if horizon < 1:
             raise ValueError(f"Expected horizon >= 1. Received: {horizon}")
-        context = ops.cast(context, self.compute_dtype)
+        context = ops.cast(context, self.variable_dtype)
         context_length = context.shape[1]
         if context_length is None or context_length < 1:
             raise ValueError(
@@ -443,7 +450,7 @@ class PredRNN(keras.Model):
         frames = ops.concatenate([context, future], axis=1)
         mask = schedules.test_mask(
             batch, context_length + horizon - 1, context_length,
-            self.compute_dtype,
+            self.variable_dtype,
         )
         predictions = self({"frames": frames, "mask": mask}, training=False)
         return predictions[:, context_length - 1 :]
