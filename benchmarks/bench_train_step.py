@@ -1,24 +1,35 @@
 #!/usr/bin/env python3
-"""Times one training step of PredRNN with `model.fit`, per Keras backend.
+"""Times PredRNN's training step and inference, per backend and precision.
 
-The step does the arithmetic of `../shared/bench/torch_baseline.py` (one Adam
-step; the first `context` inputs are true frames, later inputs the model's own
-predictions; MSE over all T - 1 predictions), so the two can be compared as a
-ratio in one session:
+The training step does the arithmetic of `../shared/bench/torch_baseline.py`
+(one Adam step; the first `context` inputs are true frames, later inputs the
+model's own predictions; MSE over all T - 1 predictions). Inference is the
+same forward pass without gradients: `context` frames in, `frames - context`
+frames out (10 in, 10 out by default), through the compiled predict
+function. With `--baseline` the baseline script runs first with the same
+shape, at float32 (the reference), for training and, with its gradients
+switched off, for inference; ratios are baseline time / our time, so 2.0x
+means twice as fast.
 
     python benchmarks/bench_train_step.py --config paper --backend tensorflow
-    python benchmarks/bench_train_step.py --config small --backend all --baseline
+    python benchmarks/bench_train_step.py --config small --backend all \\
+        --mode train,inference --precision float32,mixed_bfloat16 --baseline
     python benchmarks/bench_train_step.py --config small --backend jax \\
         --replicas 1,2      # data_parallel on 2 (virtual CPU) devices vs 1
+    python benchmarks/bench_train_step.py --config small --backend tensorflow \\
+        --unroll true,false --jit-compile false,true   # driver settings
 
-`--backend all` runs each backend in its own process. Prints a table (median,
-min and max milliseconds over `--steps` steps after `--warmup` warm-up steps)
-or one JSON line per run with `--json`.
+Every run is its own process (the backend is fixed at import, and the peak
+memory is then the run's own). Prints a table (median, min and max ms over
+`--steps` steps after `--warmup` warm-up steps, sequences per second, peak
+resident memory of the process) or, with `--json`, one JSON line per run.
 """
 
 import argparse
+import itertools
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -31,6 +42,24 @@ CONFIGS = {
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASELINE = os.path.join(ROOT, "..", "shared", "bench", "torch_baseline.py")
+MODES = ("train", "inference")
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+# Runs the baseline script with gradients off: its timed "step" is then the
+# forward pass alone (backward is a no-op and Adam finds no gradients).
+BASELINE_FORWARD = """
+import runpy, sys, torch
+torch.set_grad_enabled(False)
+torch.Tensor.backward = lambda self, *args, **kwargs: None
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+# Appended to a baseline run: the process's peak resident memory.
+PEAK_MEMORY = """
+import json, resource
+print(json.dumps({"peak_mib": round(
+    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+"""
 
 
 def parse_args(argv=None):
@@ -40,6 +69,14 @@ def parse_args(argv=None):
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
     parser.add_argument(
         "--backend", default="all", help="tensorflow, jax, torch or all"
+    )
+    parser.add_argument(
+        "--mode", default="train",
+        help="comma-separated: train, inference (default train)",
+    )
+    parser.add_argument(
+        "--precision", default="float32",
+        help="comma-separated: float32, mixed_bfloat16 (default float32)",
     )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--image", type=int, default=64)
@@ -61,8 +98,51 @@ def parse_args(argv=None):
         "N devices (the GPUs, or the CPU split into N virtual devices when "
         "there are none); the global batch stays --batch",
     )
+    parser.add_argument(
+        "--unroll", default="auto",
+        help="comma-separated: auto (the model's per-backend default), "
+        "true, false",
+    )
+    parser.add_argument(
+        "--jit-compile", default="auto",
+        help="comma-separated: auto (Keras' default), true, false",
+    )
     parser.add_argument("--json", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, allowed in (
+        ("mode", MODES), ("precision", PRECISIONS),
+        ("unroll", ("auto", "true", "false")),
+        ("jit_compile", ("auto", "true", "false")),
+    ):
+        values = getattr(args, name).split(",")
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            parser.error(
+                f"--{name.replace('_', '-')}: {bad[0]!r} is not one of "
+                f"{', '.join(allowed)}"
+            )
+    return args
+
+
+def _flag(value):
+    return {"auto": None, "true": True, "false": False}[value]
+
+
+def peak_mib():
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def summary(times_s, batch):
+    times = [t * 1000 for t in times_s]
+    median = round(statistics.median(times), 1)
+    return {
+        "ms_median": median,
+        "ms_min": round(min(times), 1),
+        "ms_max": round(max(times), 1),
+        "sequences_per_s": round(batch / (median / 1000), 2),
+    }
 
 
 def measure(args):
@@ -90,13 +170,42 @@ def measure(args):
             input_length=args.context,
             sampling="none",
             reverse_input=False,
+            unroll=_flag(args.unroll),
             seed=0,
+            dtype=args.precision,
         )
-        model.compile(optimizer=keras.optimizers.Adam(1e-4))
+        jit = _flag(args.jit_compile)
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-4),
+            jit_compile="auto" if jit is None else jit,
+        )
     rng = np.random.default_rng(0)
     frames = rng.random(
         (args.batch, args.frames, args.image, args.image, 1), dtype="float32"
     )
+    total = args.warmup + args.steps
+    if args.mode == "train":
+        times = time_training(model, frames, total)
+    else:
+        times = time_inference(model, frames, args.context, total)
+    return {
+        "impl": "predrnn_keras",
+        "backend": keras.backend.backend(),
+        "mode": args.mode,
+        "precision": args.precision,
+        "config": args.config,
+        "batch": args.batch,
+        "replicas": placement.num_replicas,
+        "unroll": bool(model.rnn.unroll),
+        "jit_compile": bool(model.jit_compile),
+        "first_step_s": round(times[0], 2),
+        **summary(times[args.warmup :], args.batch),
+        "peak_mib": peak_mib(),
+    }
+
+
+def time_training(model, frames, total):
+    import keras
 
     class Timer(keras.callbacks.Callback):
         def __init__(self):
@@ -111,55 +220,99 @@ def measure(args):
             self.times.append(time.perf_counter() - self.start)
 
     timer = Timer()
-    total = args.warmup + args.steps
-    data = np.repeat(frames, total, axis=0)
+    batch = len(frames)
     model.fit(
-        data,
-        batch_size=args.batch,
-        epochs=1,
-        shuffle=False,
-        verbose=0,
+        frames[None].repeat(total, axis=0).reshape(-1, *frames.shape[1:]),
+        batch_size=batch, epochs=1, shuffle=False, verbose=0,
         callbacks=[timer],
     )
-    times = [t * 1000 for t in timer.times[args.warmup :]]
-    return {
-        "impl": "predrnn_keras",
-        "backend": keras.backend.backend(),
-        "config": args.config,
-        "batch": args.batch,
-        "replicas": placement.num_replicas,
-        "first_step_s": round(timer.times[0], 2),
-        "ms_median": round(statistics.median(times), 1),
-        "ms_min": round(min(times), 1),
-        "ms_max": round(max(times), 1),
-    }
+    return timer.times
 
 
-def run_child(argv, backend, replicas="1"):
-    argv = [*argv, "--replicas", replicas]
+def time_inference(model, frames, context, total):
+    import numpy as np
+
+    # Context frames in, the rest predicted: the mask says which inputs are
+    # true frames; later inputs are the model's own predictions.
+    mask = np.zeros(frames.shape[:2], "float32")[:, 1:]
+    mask[:, :context] = 1.0
+    inputs = {"frames": frames, "mask": mask}
+    times = []
+    for _ in range(total):
+        start = time.perf_counter()
+        np.asarray(model.predict_on_batch(inputs))
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def child_env(backend):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), *argv, "--backend", backend,
-         "--json", "--child"],
-        env=env, capture_output=True, text=True,
-    )
+    return env
+
+
+def last_json(out, what):
     lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
     if out.returncode or not lines:
-        raise SystemExit(f"{backend} run failed:\n{out.stdout}\n{out.stderr}")
-    return json.loads(lines[-1])
+        raise SystemExit(f"{what} failed:\n{out.stdout}\n{out.stderr}")
+    return [json.loads(l) for l in lines]
 
 
-def run_baseline(args):
+def run_child(args, backend, mode, precision, replicas, unroll, jit):
+    argv = [
+        "--config", args.config, "--batch", str(args.batch),
+        "--image", str(args.image), "--patch", str(args.patch),
+        "--filter", str(args.filter), "--frames", str(args.frames),
+        "--context", str(args.context), "--warmup", str(args.warmup),
+        "--steps", str(args.steps), "--backend", backend, "--mode", mode,
+        "--precision", precision, "--replicas", replicas,
+        "--unroll", unroll, "--jit-compile", jit,
+    ]
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), *argv, "--child"],
+        env=child_env(backend), capture_output=True, text=True,
+    )
+    return last_json(out, f"{backend} {mode} {precision}")[-1]
+
+
+def run_baseline(args, mode):
     command = [
-        sys.executable, BASELINE, "--config", args.config,
+        BASELINE, "--config", args.config,
         "--batch", str(args.batch), "--image", str(args.image),
         "--patch", str(args.patch), "--filter", str(args.filter),
         "--frames", str(args.frames), "--context", str(args.context),
         "--steps", str(args.steps),
     ]
-    out = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    prefix = BASELINE_FORWARD if mode == "inference" else (
+        "import runpy, sys\nsys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", prefix + PEAK_MEMORY, *command],
+        capture_output=True, text=True,
+    )
+    *_, result, memory = last_json(out, f"baseline {mode}")
+    median = result["ms_median"]
+    return {
+        **result,
+        "impl": "torch_baseline",
+        "backend": "torch",
+        "mode": mode,
+        "precision": "float32",
+        "sequences_per_s": round(args.batch / (median / 1000), 2),
+        "peak_mib": memory["peak_mib"],
+    }
+
+
+def bfloat16_hardware():
+    """The CPU's bfloat16 instructions, from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return "unknown"
+    found = sorted(flags & {"amx_bf16", "avx512_bf16"})
+    return ", ".join(found) if found else "none"
 
 
 def main():
@@ -168,30 +321,16 @@ def main():
     if "--child" in sys.argv:
         print(json.dumps(measure(args)))
         return
-    # Strip --backend/--baseline/--json from what children see.
-    child_argv = []
-    skip = False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in ("--backend", "--replicas"):
-            skip = True
-            continue
-        if a.startswith(("--backend=", "--replicas=")) or a in (
-            "--baseline", "--json"
-        ):
-            continue
-        child_argv.append(a)
     backends = (
         ["tensorflow", "jax", "torch"] if args.backend == "all"
         else args.backend.split(",")
     )
+    modes = args.mode.split(",")
     results = []
 
     def done(result):
         # Each result as soon as it exists: a long run stopped part-way
-        # (the paper configuration takes many minutes per backend) keeps
+        # (the paper configuration takes minutes per step on a CPU) keeps
         # what it measured.
         results.append(result)
         out = sys.stdout if args.json else sys.stderr
@@ -200,24 +339,45 @@ def main():
     if args.baseline:
         if not os.path.exists(BASELINE):
             raise SystemExit(f"baseline not found: {BASELINE}")
-        done(run_baseline(args))
-    for backend in backends:
-        for replicas in args.replicas.split(","):
-            done(run_child(child_argv, backend, replicas.strip()))
-    if args.json:
-        return
-    base = next((r for r in results if r["impl"] == "torch_baseline"), None)
+        for mode in modes:
+            done(run_baseline(args, mode))
+    for backend, mode, precision, replicas, unroll, jit in itertools.product(
+        backends, modes, args.precision.split(","), args.replicas.split(","),
+        args.unroll.split(","), args.jit_compile.split(","),
+    ):
+        done(run_child(args, backend, mode, precision, replicas.strip(),
+                       unroll, jit))
+    if not args.json:
+        print_table(args, results)
+
+
+def print_table(args, results):
     print(f"config={args.config} batch={args.batch} image={args.image} "
-          f"frames={args.frames} steps={args.steps}")
-    print(f"{'implementation':<40}{'median ms':>11}{'min':>9}{'max':>9}"
-          f"{'first s':>9}{'speed-up':>10}")
+          f"frames={args.frames} context={args.context} steps={args.steps} "
+          f"| CPU {platform.machine()}, {os.cpu_count()} cores, bfloat16 "
+          f"instructions: {bfloat16_hardware()}")
+    print(f"{'mode':<10}{'implementation':<34}{'precision':<15}"
+          f"{'median ms':>11}{'min':>9}{'max':>9}{'seq/s':>8}{'peak MiB':>10}"
+          f"{'vs baseline':>13}")
     for r in results:
-        name = r["impl"] + (f"[{r['backend']}]" if "backend" in r else "")
+        base = next(
+            (b for b in results
+             if b["impl"] == "torch_baseline" and b["mode"] == r["mode"]),
+            None,
+        )
+        name = r["impl"] + (
+            f"[{r['backend']}]" if r["impl"] != "torch_baseline" else ""
+        )
         if r.get("replicas", 1) > 1:
-            name += f" x{r['replicas']} replicas"
+            name += f" x{r['replicas']}"
+        if r["impl"] != "torch_baseline" and (
+            args.unroll != "auto" or args.jit_compile != "auto"
+        ):
+            name += f" u={int(r['unroll'])} jit={int(r['jit_compile'])}"
         ratio = f"{base['ms_median'] / r['ms_median']:.2f}x" if base else "-"
-        print(f"{name:<40}{r['ms_median']:>11.1f}{r['ms_min']:>9.1f}"
-              f"{r['ms_max']:>9.1f}{r['first_step_s']:>9.2f}{ratio:>10}")
+        print(f"{r['mode']:<10}{name:<34}{r['precision']:<15}"
+              f"{r['ms_median']:>11.1f}{r['ms_min']:>9.1f}{r['ms_max']:>9.1f}"
+              f"{r['sequences_per_s']:>8.2f}{r['peak_mib']:>10}{ratio:>13}")
 
 
 if __name__ == "__main__":
