@@ -21,8 +21,9 @@ means twice as fast.
 
 Every run is its own process (the backend is fixed at import, and the peak
 memory is then the run's own). Prints a table (median, min and max ms over
-`--steps` steps after `--warmup` warm-up steps, sequences per second, peak
-resident memory of the process) or, with `--json`, one JSON line per run.
+`--steps` steps after `--warmup` warm-up steps, sequences per second, the
+peak resident memory of the process and, beside it, how much of it the run
+added to the imported framework) or, with `--json`, one JSON line per run.
 """
 
 import argparse
@@ -45,10 +46,19 @@ BASELINE = os.path.join(ROOT, "..", "shared", "bench", "torch_baseline.py")
 MODES = ("train", "inference")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
-# Runs the baseline script with gradients off: its timed "step" is then the
-# forward pass alone (backward is a no-op and Adam finds no gradients).
+# Runs the baseline script, recording the memory of the imported framework
+# first (as our runs do). For inference its gradients are switched off: the
+# timed "step" is then the forward pass alone (backward is a no-op and Adam
+# finds no gradients).
+BASELINE_TRAIN = """
+import json, resource, runpy, sys, torch
+IMPORT_MIB = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 BASELINE_FORWARD = """
-import runpy, sys, torch
+import json, resource, runpy, sys, torch
+IMPORT_MIB = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 torch.set_grad_enabled(False)
 torch.Tensor.backward = lambda self, *args, **kwargs: None
 sys.argv = sys.argv[1:]
@@ -56,8 +66,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 # Appended to a baseline run: the process's peak resident memory.
 PEAK_MEMORY = """
-import json, resource
-print(json.dumps({"peak_mib": round(
+print(json.dumps({"import_mib": IMPORT_MIB, "peak_mib": round(
     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
 """
 
@@ -147,10 +156,12 @@ def summary(times_s, batch):
 
 def measure(args):
     """Runs in a process whose KERAS_BACKEND is already set."""
+    # predrnn_keras first: it sets TensorFlow's defaults before the import.
+    import predrnn_keras
     import keras
     import numpy as np
 
-    import predrnn_keras
+    import_mib = peak_mib()  # the framework, before any model exists
     from predrnn_keras.distribution import Placement
     from predrnn_keras.distribution import setup_distribution
 
@@ -201,6 +212,7 @@ def measure(args):
         "first_step_s": round(times[0], 2),
         **summary(times[args.warmup :], args.batch),
         "peak_mib": peak_mib(),
+        "import_mib": import_mib,
     }
 
 
@@ -283,10 +295,7 @@ def run_baseline(args, mode):
         "--frames", str(args.frames), "--context", str(args.context),
         "--steps", str(args.steps),
     ]
-    prefix = BASELINE_FORWARD if mode == "inference" else (
-        "import runpy, sys\nsys.argv = sys.argv[1:]\n"
-        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
-    )
+    prefix = BASELINE_FORWARD if mode == "inference" else BASELINE_TRAIN
     out = subprocess.run(
         [sys.executable, "-c", prefix + PEAK_MEMORY, *command],
         capture_output=True, text=True,
@@ -301,6 +310,7 @@ def run_baseline(args, mode):
         "precision": "float32",
         "sequences_per_s": round(args.batch / (median / 1000), 2),
         "peak_mib": memory["peak_mib"],
+        "import_mib": memory["import_mib"],
     }
 
 
@@ -358,7 +368,7 @@ def print_table(args, results):
           f"instructions: {bfloat16_hardware()}")
     print(f"{'mode':<10}{'implementation':<34}{'precision':<15}"
           f"{'median ms':>11}{'min':>9}{'max':>9}{'seq/s':>8}{'peak MiB':>10}"
-          f"{'vs baseline':>13}")
+          f"{'added':>8}{'vs baseline':>13}")
     for r in results:
         base = next(
             (b for b in results
@@ -377,7 +387,8 @@ def print_table(args, results):
         ratio = f"{base['ms_median'] / r['ms_median']:.2f}x" if base else "-"
         print(f"{r['mode']:<10}{name:<34}{r['precision']:<15}"
               f"{r['ms_median']:>11.1f}{r['ms_min']:>9.1f}{r['ms_max']:>9.1f}"
-              f"{r['sequences_per_s']:>8.2f}{r['peak_mib']:>10}{ratio:>13}")
+              f"{r['sequences_per_s']:>8.2f}{r['peak_mib']:>10}"
+              f"{r['peak_mib'] - r['import_mib']:>8}{ratio:>13}")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ class PredRNN(keras.Model):
         seed: int or None, seed of the sampling masks (None: random, then
             stored in the config).
         **kwargs: base `keras.Model` arguments (`name`, `dtype`).
+            `dtype="mixed_bfloat16"` runs the convolutions in bfloat16 and
+            keeps the weights, frames, states, gates, memory updates and
+            losses in float32; the model's output is float32 either way.
 
     Call arguments:
         inputs: frames `(batch, T, height, width, channels)`, or a dict with
