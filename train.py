@@ -5,6 +5,7 @@
     python train.py recipes/kth_predrnn.toml --set data.path=/data/kth \\
         --run-dir runs/kth-a --backend jax
     python train.py recipes/kth_predrnn.toml --distribution data_parallel
+    python train.py recipes/kth_predrnn.toml --precision mixed_bfloat16
 
 The run folder (default runs/<recipe name>) receives the merged recipe,
 checkpoints, best.keras, last.keras and TensorBoard logs. Running the same

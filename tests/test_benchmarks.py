@@ -7,7 +7,6 @@ baseline beside it when torch is installed, the JSON fields and the table.
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 
@@ -80,3 +79,24 @@ def test_bad_arguments_are_named():
         done.stderr
     )
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.large
+def test_precision_quality_compares_two_curves(tmp_path):
+    out = tmp_path / "curves.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "precision_quality.py"),
+         "--iterations", "4", "--window", "2", "--batch", "2", "--hidden",
+         "4", "--image", "16", "--frames", "12", "--json", str(out)],
+        env=script_env(), cwd=REPO, capture_output=True, text=True,
+        timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    curves = json.loads(out.read_text())
+    assert len(curves["float32"]) == len(curves["mixed_bfloat16"]) == 4
+    # Same weights, batches and masks: the first losses nearly agree, and
+    # bfloat16 still shows.
+    first = curves["float32"][0]
+    assert curves["mixed_bfloat16"][0] == pytest.approx(first, rel=0.05)
+    assert curves["mixed_bfloat16"] != curves["float32"]
+    assert "largest window difference" in done.stdout
