@@ -21,6 +21,10 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
+
+# Runs as `python benchmarks/precision_quality.py` from anywhere.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def parse_args(argv=None):

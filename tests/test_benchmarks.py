@@ -84,11 +84,13 @@ def test_bad_arguments_are_named():
 @pytest.mark.large
 def test_precision_quality_compares_two_curves(tmp_path):
     out = tmp_path / "curves.json"
+    env = script_env()
+    env.pop("PYTHONPATH")  # runs as a user runs it
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "precision_quality.py"),
          "--iterations", "4", "--window", "2", "--batch", "2", "--hidden",
-         "4", "--image", "16", "--frames", "12", "--json", str(out)],
-        env=script_env(), cwd=REPO, capture_output=True, text=True,
+         "4", "--image", "32", "--frames", "12", "--json", str(out)],
+        env=env, cwd=tmp_path, capture_output=True, text=True,
         timeout=600, check=False,
     )
     assert done.returncode == 0, done.stderr
