@@ -22,8 +22,9 @@ class SpatioTemporalRNN(keras.layers.RNN):
     @property
     def compute_dtype(self):
         # Mixed precision: outputs and states stay in the variable dtype
-        # (float32): Keras' RNN casts them to its compute dtype. Only the convolution
-        # sublayers compute in the policy's compute dtype (bfloat16).
+        # (float32): Keras' RNN casts them to its compute dtype. Only the
+        # convolution sublayers compute in the policy's compute dtype
+        # (bfloat16).
         return self.variable_dtype
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
