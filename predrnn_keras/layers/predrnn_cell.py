@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from predrnn_keras.layers.precision import Float32Recurrence
 from predrnn_keras.layers.spatiotemporal_lstm import SpatioTemporalLSTM
 from predrnn_keras.layers.spatiotemporal_lstm import _positive_int
 
@@ -34,7 +35,7 @@ def decoupling_similarity(delta_c, delta_m):
 
 
 @keras.saving.register_keras_serializable(package="predrnn_keras")
-class PredRNNCell(keras.layers.Layer):
+class PredRNNCell(Float32Recurrence, keras.layers.Layer):
     """A stack of ST-LSTM layers threading one spatiotemporal memory.
 
     One call of the cell is one time step of PredRNN: the step input is a
@@ -149,14 +150,6 @@ class PredRNNCell(keras.layers.Layer):
         )
         self.output_size = self.output_channels
         self.spatial_shape = None
-
-    @property
-    def compute_dtype(self):
-        # Mixed precision: the states, the frame/prediction blend and
-        # the decoupling sum stay in the variable dtype (float32); Keras' RNN
-        # casts the states to the cell's compute dtype. Only the convolution
-        # sublayers compute in the policy's compute dtype (bfloat16).
-        return self.variable_dtype
 
     def build(self, input_shape):
         if len(input_shape) != 4 or None in input_shape[1:]:

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from predrnn_keras.layers.precision import Float32Recurrence
+
 
 def _positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -14,7 +16,7 @@ def _positive_int(name, value):
 
 
 @keras.saving.register_keras_serializable(package="predrnn_keras")
-class SpatioTemporalLSTM(keras.layers.Layer):
+class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
     """One spatiotemporal LSTM layer (the cell of PredRNN and PredRNN-V2).
 
     The layer updates two memories at once: the temporal memory `c`, private
@@ -125,14 +127,6 @@ class SpatioTemporalLSTM(keras.layers.Layer):
         self.norm_m = norm("norm_m")
         self.norm_o = norm("norm_o")
         self.supports_masking = False
-
-    @property
-    def compute_dtype(self):
-        # Mixed precision: the states, the gates and the memory updates
-        # stay in the variable dtype (float32), so Keras does not cast `c` and
-        # `m` to bfloat16 on the way in. Only the convolution
-        # sublayers compute in the policy's compute dtype (bfloat16).
-        return self.variable_dtype
 
     def build(self, x_shape, h_shape=None, c_shape=None, m_shape=None):
         if len(x_shape) != 4:

@@ -2,9 +2,11 @@
 
 import keras
 
+from predrnn_keras.layers.precision import Float32Recurrence
+
 
 @keras.saving.register_keras_serializable(package="predrnn_keras")
-class SpatioTemporalRNN(keras.layers.RNN):
+class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
     """Runs a `PredRNNCell` over time.
 
     A thin subclass of `keras.layers.RNN` whose `compute_output_shape` knows
@@ -18,14 +20,6 @@ class SpatioTemporalRNN(keras.layers.RNN):
         **kwargs: the arguments of `keras.layers.RNN` (`return_sequences`,
             `return_state`, `unroll`, ...).
     """
-
-    @property
-    def compute_dtype(self):
-        # Mixed precision: outputs and states stay in the variable dtype
-        # (float32): Keras' RNN casts them to its compute dtype. Only the
-        # convolution sublayers compute in the policy's compute dtype
-        # (bfloat16).
-        return self.variable_dtype
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps, height, width = sequences_shape[:4]

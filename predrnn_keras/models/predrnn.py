@@ -9,6 +9,7 @@ from keras import ops
 from predrnn_keras.layers.patching import check_patchable
 from predrnn_keras.layers.patching import patch_frames
 from predrnn_keras.layers.patching import unpatch_frames
+from predrnn_keras.layers.precision import Float32Recurrence
 from predrnn_keras.layers.predrnn_cell import PredRNNCell
 from predrnn_keras.layers.spatiotemporal_rnn import SpatioTemporalRNN
 from predrnn_keras.models import replicas
@@ -16,7 +17,7 @@ from predrnn_keras.models import schedules
 
 
 @keras.saving.register_keras_serializable(package="predrnn_keras")
-class PredRNN(keras.Model):
+class PredRNN(Float32Recurrence, keras.Model):
     """PredRNN: spatiotemporal LSTMs with a zigzag memory, as a Keras Model.
 
     Given a sequence of `T` frames, the model runs `T - 1` recurrent steps and
@@ -186,13 +187,6 @@ class PredRNN(keras.Model):
         self.frame_shape = None
         self.cell = None
         self.rnn = None
-
-    @property
-    def compute_dtype(self):
-        # Mixed precision: frames, masks, states and losses stay in the
-        # variable dtype (float32 under "mixed_bfloat16"). Only the convolution
-        # sublayers compute in the policy's compute dtype (bfloat16).
-        return self.variable_dtype
 
     @property
     def decoupling(self):
