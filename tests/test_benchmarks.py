@@ -1,8 +1,9 @@
 """The benchmark script runs end to end on a tiny configuration.
 
 It measures nothing here (timings on shared CI machines mean nothing); it
-keeps the script from rotting: every mode and precision on this backend, the
-baseline beside it when torch is installed, the JSON fields and the table.
+keeps the scripts from rotting: every mode and precision on each backend with
+the JSON fields; once (in the TensorFlow pass), the baseline beside it when
+torch is installed with the table, and the precision-quality script.
 """
 
 import importlib.util
@@ -49,7 +50,18 @@ def test_every_mode_and_precision_on_this_backend_as_json():
         assert r["peak_mib"] > r["import_mib"] > 50
 
 
+# The baseline, the table and the quality script's plumbing do not depend
+# on the Keras backend under test (the JSON test above runs every backend, and
+# tests/test_mixed_precision.py trains in both precisions on every backend):
+# they run once, in the TensorFlow pass of the suite, to keep CI short.
+ONE_BACKEND = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="backend-independent; runs in the TensorFlow pass",
+)
+
+
 @pytest.mark.large
+@ONE_BACKEND
 @pytest.mark.skipif(
     importlib.util.find_spec("torch") is None
     or not (REPO.parent / "shared" / "bench" / "torch_baseline.py").exists(),
@@ -82,6 +94,7 @@ def test_bad_arguments_are_named():
 
 
 @pytest.mark.large
+@ONE_BACKEND
 def test_precision_quality_compares_two_curves(tmp_path):
     out = tmp_path / "curves.json"
     env = script_env()
