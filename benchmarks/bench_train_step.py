@@ -18,6 +18,14 @@ means twice as fast.
         --replicas 1,2      # data_parallel on 2 (virtual CPU) devices vs 1
     python benchmarks/bench_train_step.py --config small --backend tensorflow \\
         --unroll true,false --jit-compile false,true   # driver settings
+    python benchmarks/bench_train_step.py --config paper --backend tensorflow \\
+        --baseline --rounds 3   # baseline and ours alternated, 3 times
+
+Shared machines drift (the same step's time changed by up to 1.8x within
+one session here), so a ratio is only as good as the two runs behind it being
+close in time. `--rounds N` runs the whole sequence (baseline first, then
+ours) N times; each of our runs gets the ratio to the baseline of its own
+round, and the table gives the median of those ratios with their range.
 
 Every run is its own process (the backend is fixed at import, and the peak
 memory is then the run's own). Prints a table (median, min and max ms over
@@ -116,8 +124,15 @@ def parse_args(argv=None):
         "--jit-compile", default="auto",
         help="comma-separated: auto (Keras' default), true, false",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="repeat the whole sequence (baseline, then ours) N times; "
+        "ratios are taken within a round and the table gives their median",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds: expected at least 1, got {args.rounds}")
     for name, allowed in (
         ("mode", MODES), ("precision", PRECISIONS),
         ("unroll", ("auto", "true", "false")),
@@ -346,49 +361,109 @@ def main():
         out = sys.stdout if args.json else sys.stderr
         print(json.dumps(result), file=out, flush=True)
 
-    if args.baseline:
-        if not os.path.exists(BASELINE):
-            raise SystemExit(f"baseline not found: {BASELINE}")
-        for mode in modes:
-            done(run_baseline(args, mode))
-    for backend, mode, precision, replicas, unroll, jit in itertools.product(
-        backends, modes, args.precision.split(","), args.replicas.split(","),
-        args.unroll.split(","), args.jit_compile.split(","),
-    ):
-        done(run_child(args, backend, mode, precision, replicas.strip(),
-                       unroll, jit))
+    if args.baseline and not os.path.exists(BASELINE):
+        raise SystemExit(f"baseline not found: {BASELINE}")
+    for round_index in range(args.rounds):
+        baselines = {}
+        if args.baseline:
+            for mode in modes:
+                base = run_baseline(args, mode)
+                baselines[mode] = base
+                done({**base, "round": round_index,
+                      "baseline_ms_median": base["ms_median"],
+                      "vs_baseline": 1.0})
+        for backend, mode, precision, replicas, unroll, jit in (
+            itertools.product(
+                backends, modes, args.precision.split(","),
+                args.replicas.split(","), args.unroll.split(","),
+                args.jit_compile.split(","),
+            )
+        ):
+            result = run_child(args, backend, mode, precision,
+                               replicas.strip(), unroll, jit)
+            result["round"] = round_index
+            if mode in baselines:
+                base = baselines[mode]["ms_median"]
+                result["baseline_ms_median"] = base
+                result["vs_baseline"] = round(base / result["ms_median"], 3)
+            done(result)
     if not args.json:
         print_table(args, results)
+
+
+def run_key(result):
+    """What makes two results runs of the same thing (in other rounds)."""
+    return tuple(result.get(k) for k in (
+        "mode", "impl", "backend", "precision", "replicas", "unroll",
+        "jit_compile",
+    ))
+
+
+def table_rows(results):
+    """One row per distinct run, its rounds pooled.
+
+    The time is the median over rounds of each run's median (min and max over
+    all its steps), the memory the largest of its rounds, and the ratio the
+    median over rounds of baseline time / our time with its (min, max): each
+    ratio compares two runs of the same round.
+    """
+    rows = {}
+    for result in results:
+        rows.setdefault(run_key(result), []).append(result)
+    table = []
+    for runs in rows.values():
+        first = runs[0]
+        ratios = [
+            r["baseline_ms_median"] / r["ms_median"]
+            for r in runs if "baseline_ms_median" in r
+        ]
+        table.append({
+            **{k: first.get(k) for k in (
+                "mode", "impl", "backend", "precision", "replicas", "unroll",
+                "jit_compile",
+            )},
+            "rounds": len(runs),
+            "ms_median": statistics.median(r["ms_median"] for r in runs),
+            "ms_min": min(r["ms_min"] for r in runs),
+            "ms_max": max(r["ms_max"] for r in runs),
+            "peak_mib": max(r["peak_mib"] for r in runs),
+            "added_mib": max(r["peak_mib"] - r["import_mib"] for r in runs),
+            "ratio": statistics.median(ratios) if ratios else None,
+            "ratio_range": (min(ratios), max(ratios)) if ratios else None,
+        })
+    return table
 
 
 def print_table(args, results):
     print(f"config={args.config} batch={args.batch} image={args.image} "
           f"frames={args.frames} context={args.context} steps={args.steps} "
-          f"| CPU {platform.machine()}, {os.cpu_count()} cores, bfloat16 "
-          f"instructions: {bfloat16_hardware()}")
+          f"rounds={args.rounds} | CPU {platform.machine()}, "
+          f"{os.cpu_count()} cores, bfloat16 instructions: "
+          f"{bfloat16_hardware()}")
     print(f"{'mode':<10}{'implementation':<34}{'precision':<15}"
           f"{'median ms':>11}{'min':>9}{'max':>9}{'seq/s':>8}{'peak MiB':>10}"
           f"{'added':>8}{'vs baseline':>13}")
-    for r in results:
-        base = next(
-            (b for b in results
-             if b["impl"] == "torch_baseline" and b["mode"] == r["mode"]),
-            None,
+    for row in table_rows(results):
+        name = row["impl"] + (
+            f"[{row['backend']}]" if row["impl"] != "torch_baseline" else ""
         )
-        name = r["impl"] + (
-            f"[{r['backend']}]" if r["impl"] != "torch_baseline" else ""
-        )
-        if r.get("replicas", 1) > 1:
-            name += f" x{r['replicas']}"
-        if r["impl"] != "torch_baseline" and (
+        if (row["replicas"] or 1) > 1:
+            name += f" x{row['replicas']}"
+        if row["impl"] != "torch_baseline" and (
             args.unroll != "auto" or args.jit_compile != "auto"
         ):
-            name += f" u={int(r['unroll'])} jit={int(r['jit_compile'])}"
-        ratio = f"{base['ms_median'] / r['ms_median']:.2f}x" if base else "-"
-        print(f"{r['mode']:<10}{name:<34}{r['precision']:<15}"
-              f"{r['ms_median']:>11.1f}{r['ms_min']:>9.1f}{r['ms_max']:>9.1f}"
-              f"{r['sequences_per_s']:>8.2f}{r['peak_mib']:>10}"
-              f"{r['peak_mib'] - r['import_mib']:>8}{ratio:>13}")
+            name += f" u={int(row['unroll'])} jit={int(row['jit_compile'])}"
+        ratio = "-"
+        if row["ratio"] is not None:
+            ratio = f"{row['ratio']:.2f}x"
+            low, high = row["ratio_range"]
+            if row["rounds"] > 1:
+                ratio += f" ({low:.2f}-{high:.2f})"
+        seq_per_s = args.batch / (row["ms_median"] / 1000)
+        print(f"{row['mode']:<10}{name:<34}{row['precision']:<15}"
+              f"{row['ms_median']:>11.1f}{row['ms_min']:>9.1f}"
+              f"{row['ms_max']:>9.1f}{seq_per_s:>8.2f}{row['peak_mib']:>10}"
+              f"{row['added_mib']:>8} {ratio:>12}")
 
 
 if __name__ == "__main__":

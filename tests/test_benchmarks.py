@@ -69,19 +69,83 @@ ONE_BACKEND = pytest.mark.skipif(
 )
 def test_table_with_the_baseline_beside():
     done = bench("--backend", keras.backend.backend(),
-                 "--mode", "train,inference", "--baseline")
+                 "--mode", "train,inference", "--baseline", "--rounds", "2")
     assert done.returncode == 0, done.stderr
-    rows = [line.split() for line in done.stdout.splitlines()[2:]]
+    # Each result as it comes, on stderr: per round, the baseline of each
+    # mode first, then ours, which carries the ratio to its own round's.
+    runs = [json.loads(line) for line in done.stderr.splitlines()
+            if line.startswith("{")]
+    assert [(r["round"], r["mode"], r["impl"]) for r in runs] == [
+        (i, mode, impl)
+        for i in (0, 1)
+        for impl, mode in (
+            ("torch_baseline", "train"), ("torch_baseline", "inference"),
+            ("predrnn_keras", "train"), ("predrnn_keras", "inference"),
+        )
+    ]
+    ratios = {}
+    for run in runs:
+        base = next(b for b in runs if b["impl"] == "torch_baseline"
+                    and (b["round"], b["mode"]) == (run["round"], run["mode"]))
+        assert run["vs_baseline"] == round(
+            base["ms_median"] / run["ms_median"], 3
+        )
+        ratios.setdefault((run["mode"], run["impl"]), []).append(
+            base["ms_median"] / run["ms_median"]
+        )
+    lines = done.stdout.splitlines()
+    assert "rounds=2" in lines[0]
+    rows = [line.split() for line in lines[2:]]
     assert [(row[0], row[1]) for row in rows] == [
         ("train", "torch_baseline"), ("inference", "torch_baseline"),
         ("train", f"predrnn_keras[{keras.backend.backend()}]"),
         ("inference", f"predrnn_keras[{keras.backend.backend()}]"),
     ]
-    # The ratio column: baseline median / our median, per mode.
-    medians = {(row[0], row[1]): float(row[3]) for row in rows}
+    # The ratio column: the median over rounds of each round's ratio (of two
+    # values, their mean), and their range.
     for row in rows:
-        base = medians[(row[0], "torch_baseline")]
-        assert row[-1] == f"{base / float(row[3]):.2f}x"
+        impl = row[1].split("[")[0]
+        found = ratios[(row[0], impl)]
+        low, high = min(found), max(found)
+        assert row[-2:] == [
+            f"{(low + high) / 2:.2f}x", f"({low:.2f}-{high:.2f})"
+        ]
+
+
+def test_rounds_pool_into_one_row_per_run():
+    spec = importlib.util.spec_from_file_location("bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def run(round_index, impl, ms, base_ms, peak):
+        return {"mode": "train", "impl": impl, "backend": "torch",
+                "precision": "float32", "round": round_index,
+                "ms_median": ms, "ms_min": ms - 1, "ms_max": ms + 1,
+                "peak_mib": peak, "import_mib": 100,
+                "baseline_ms_median": base_ms}
+
+    # The machine is twice as slow in round 1. Per round ours is 1.25x,
+    # 1.25x and 1.00x the baseline: the median ratio says 1.25x, where the
+    # ratio of the pooled medians (110 ms / 110 ms) would say 1.00x.
+    results = [
+        run(0, "torch_baseline", 100, 100, 500),
+        run(0, "predrnn_keras", 80, 100, 700),
+        run(1, "torch_baseline", 200, 200, 510),
+        run(1, "predrnn_keras", 160, 200, 650),
+        run(2, "torch_baseline", 110, 110, 505),
+        run(2, "predrnn_keras", 110, 110, 690),
+    ]
+    rows = module.table_rows(results)
+    assert [(r["impl"], r["rounds"]) for r in rows] == [
+        ("torch_baseline", 3), ("predrnn_keras", 3)
+    ]
+    base, ours = rows
+    assert base["ratio"] == 1.0 and base["ratio_range"] == (1.0, 1.0)
+    assert ours["ms_median"] == 110
+    assert ours["ms_min"] == 79 and ours["ms_max"] == 161
+    assert ours["ratio"] == 1.25
+    assert ours["ratio_range"] == (1.0, 1.25)
+    assert ours["peak_mib"] == 700 and ours["added_mib"] == 600
 
 
 def test_bad_arguments_are_named():
@@ -91,6 +155,9 @@ def test_bad_arguments_are_named():
         done.stderr
     )
     assert "Traceback" not in done.stderr
+    done = bench("--rounds", "0")
+    assert done.returncode == 2
+    assert "--rounds: expected at least 1, got 0" in done.stderr
 
 
 @pytest.mark.large
