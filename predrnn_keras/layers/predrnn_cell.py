@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from predrnn_keras.layers.conv import FeatureMapConv2D
 from predrnn_keras.layers.precision import Float32Recurrence
 from predrnn_keras.layers.spatiotemporal_lstm import SpatioTemporalLSTM
 from predrnn_keras.layers.spatiotemporal_lstm import _positive_int
@@ -126,7 +127,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
             )
             for index, filters in enumerate(num_hidden)
         ]
-        self.head = keras.layers.Conv2D(
+        self.head = FeatureMapConv2D(
             self.output_channels,
             1,
             use_bias=False,
@@ -135,7 +136,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         )
         self.adapter = None
         if self.decoupling:
-            self.adapter = keras.layers.Conv2D(
+            self.adapter = FeatureMapConv2D(
                 num_hidden[0],
                 1,
                 use_bias=False,

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from predrnn_keras.layers.conv import FeatureMapConv2D
 from predrnn_keras.layers.precision import Float32Recurrence
 
 
@@ -90,7 +91,7 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         self.layer_norm_epsilon = float(layer_norm_epsilon)
 
         def conv(name, channels, kernel):
-            return keras.layers.Conv2D(
+            return FeatureMapConv2D(
                 channels,
                 kernel,
                 padding="same",

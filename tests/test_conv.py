@@ -1,0 +1,86 @@
+import keras
+import numpy as np
+import pytest
+from absl.testing import parameterized
+
+from predrnn_keras.layers.conv import FeatureMapConv2D
+from tests import numpy_reference as ref
+from tests.test_case import TestCase
+
+
+class FeatureMapConv2DTest(TestCase):
+    @parameterized.named_parameters(
+        ("kernel_5", 5, False), ("kernel_1", 1, False), ("bias", 3, True)
+    )
+    def test_same_convolution_of_nhwc_maps(self, kernel, use_bias):
+        # Height != width, so that a swapped axis cannot pass.
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(2, 7, 5, 3)).astype("float32")
+        layer = FeatureMapConv2D(4, kernel, padding="same", use_bias=use_bias)
+        layer.build(x.shape)
+        self.randomize_weights(layer)
+        got = self.to_numpy(layer(x))
+        want = ref.conv2d_same(x.astype("float64"), self.to_numpy(layer.kernel))
+        if use_bias:
+            want = want + self.to_numpy(layer.bias)
+        self.assertEqual(got.shape, (2, 7, 5, 4))
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+    def test_is_a_channels_last_conv2d_with_its_weights(self):
+        layer = FeatureMapConv2D(6, 3, padding="same", use_bias=False)
+        layer.build((None, 8, 8, 2))
+        self.assertEqual(layer.data_format, "channels_last")
+        self.assertEqual(tuple(layer.kernel.shape), (3, 3, 2, 6))
+        self.assertEqual(layer.compute_output_shape((1, 8, 8, 2)), (1, 8, 8, 6))
+        # Weights move to and from keras.layers.Conv2D unchanged.
+        plain = keras.layers.Conv2D(6, 3, padding="same", use_bias=False)
+        plain.build((None, 8, 8, 2))
+        self.randomize_weights(plain, seed=4)
+        layer.set_weights(plain.get_weights())
+        x = np.random.default_rng(5).normal(size=(1, 8, 8, 2))
+        np.testing.assert_allclose(
+            self.to_numpy(layer(x.astype("float32"))),
+            self.to_numpy(plain(x.astype("float32"))),
+            atol=1e-5,
+        )
+        revived = FeatureMapConv2D.from_config(layer.get_config())
+        self.assertIsInstance(revived, FeatureMapConv2D)
+        self.assertEqual(revived.get_config(), layer.get_config())
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch", reason="the PyTorch route"
+)
+def test_pytorch_convolves_the_callers_tensor_without_copies():
+    import torch
+
+    x = torch.randn(2, 6, 5, 8, requires_grad=True)  # NHWC
+    layer = FeatureMapConv2D(12, 5, padding="same", use_bias=False)
+    layer.build(tuple(x.shape))
+    plain = keras.layers.Conv2D(12, 5, padding="same", use_bias=False)
+    plain.build(tuple(x.shape))
+    plain.set_weights(layer.get_weights())
+
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = layer(x)
+    # The convolution keeps for its backward pass the caller's own memory
+    # (a permuted view of it), not a copy of the input.
+    inputs = [t for t in saved if t.numel() == x.numel()]
+    assert inputs, "the convolution saved no input"
+    pointer = x.untyped_storage().data_ptr()
+    assert all(t.untyped_storage().data_ptr() == pointer for t in inputs)
+    # And the result is NHWC-contiguous: nothing to copy downstream.
+    assert y.shape == (2, 6, 5, 12) and y.is_contiguous()
+
+    # Same values and gradients as Keras' own Conv2D.
+    y_plain = plain(x)
+    torch.testing.assert_close(y, y_plain, atol=1e-5, rtol=1e-5)
+    (grad,) = torch.autograd.grad(y.square().sum(), x)
+    (grad_plain,) = torch.autograd.grad(y_plain.square().sum(), x)
+    torch.testing.assert_close(grad, grad_plain, atol=1e-4, rtol=1e-5)
