@@ -18,6 +18,7 @@ from predrnn_keras.data import build_dataset
 from predrnn_keras.data import dataset_info
 from predrnn_keras.distribution import Placement
 from predrnn_keras.distribution import setup_distribution
+from predrnn_keras.training.hardware import mixed_precision_warning
 from predrnn_keras.training.run_folder import RunFolder
 from predrnn_keras.training.run_folder import RunFolderError
 
@@ -278,6 +279,9 @@ def _train_in(
                 f"{iterations} from {state['checkpoint']} (backend "
                 f"{keras.backend.backend()})"
             )
+        precision_warning = mixed_precision_warning(train_cfg["precision"])
+        if precision_warning:
+            say(precision_warning)
         current = float(ops.convert_to_numpy(model.optimizer.learning_rate))
         if current != learning_rate:
             model.optimizer.learning_rate.assign(learning_rate)
