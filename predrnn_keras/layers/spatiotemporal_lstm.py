@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from predrnn_keras.layers.conv import FeatureMapConv2D
+from predrnn_keras.layers.fusion import fusion_fence
 from predrnn_keras.layers.precision import Float32Recurrence
 
 
@@ -172,6 +173,9 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         return outputs if norm is None else norm(outputs)
 
     def call(self, x, h, c, m):
+        # Identity; on JAX it keeps the memories' gradient chains from being
+        # recomputed in every gate's backward fusion (see fusion_fence).
+        c, m = fusion_fence(c), fusion_fence(m)
         x_gates = self._gate(self.conv_x, self.norm_x, x)
         h_gates = self._gate(self.conv_h, self.norm_h, h)
         m_gates = self._gate(self.conv_m, self.norm_m, m)
