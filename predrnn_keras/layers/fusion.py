@@ -13,11 +13,12 @@ def fusion_fence(x):
     (`dm_old = dm_new * f' + ...`). XLA duplicates cheap element-wise
     producers into every consumer, so each gate gradient recomputed the
     chain from the last step down: fusions with about 150 operands, work
-    quadratic in the sequence length, a third of the small configuration's
-    training step (measured with JAX's profiler, JAX 0.10, CPU). XLA's CPU
-    compiler drops `optimization_barrier` before fusion, so the fence is a
-    product with the identity matrix, which fusion does not enter: the
-    chain is computed once per step, as on TensorFlow and PyTorch.
+    quadratic in the sequence length, a quarter of the operation time of
+    the small configuration's training step (JAX's profiler, JAX 0.10,
+    CPU). XLA's CPU compiler drops `optimization_barrier` before fusion, so
+    the fence is a product with the identity matrix, which fusion does not
+    enter: the chain is computed once per step, as on TensorFlow and
+    PyTorch.
 
     The product is exact (each output is one input times 1.0 plus zeros;
     only a `-0.0` comes back as `0.0`) and so is its gradient, and it costs
