@@ -36,9 +36,8 @@ def test_jax_gradient_is_the_identity_exactly():
     import jax
 
     rng = np.random.default_rng(1)
-    x, weight = rng.normal(size=(2, 4, 4, 6)).astype("float32"), rng.normal(
-        size=(2, 4, 4, 6)
-    ).astype("float32")
+    x = rng.normal(size=(2, 4, 4, 6)).astype("float32")
+    weight = rng.normal(size=(2, 4, 4, 6)).astype("float32")
     grad = jax.grad(lambda v: (fusion_fence(v) * weight).sum())(x)
     np.testing.assert_array_equal(np.asarray(grad), weight)
 
@@ -66,9 +65,7 @@ def _largest_fusion(steps):
         return total
 
     trainable = [v.value for v in layer.trainable_variables]
-    hlo = (
-        jax.jit(jax.grad(loss)).lower(trainable, xs).compile().as_text()
-    )
+    hlo = jax.jit(jax.grad(loss)).lower(trainable, xs).compile().as_text()
     operands = [
         len(re.findall(r"%[\w.\-]+", line.split(" fusion(", 1)[1].split(")")[0]))
         for line in hlo.splitlines()
