@@ -26,6 +26,42 @@ class FeatureMapConv2DTest(TestCase):
         self.assertEqual(got.shape, (2, 7, 5, 4))
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
+    @parameterized.named_parameters(
+        ("float32", "float32", False, None),
+        ("mixed_bfloat16", "mixed_bfloat16", False, None),
+        ("bias_relu", "float32", True, "relu"),
+        ("mixed_bias_relu", "mixed_bfloat16", True, "relu"),
+    )
+    def test_convolve_is_call_without_layer_call(
+        self, policy, use_bias, activation
+    ):
+        # `convolve` skips Layer.__call__ but must give its result: the
+        # same values in the same (compute) dtype, float32 inputs included.
+        rng = np.random.default_rng(1)
+        x = rng.normal(size=(2, 6, 5, 3)).astype("float32")
+        layer = FeatureMapConv2D(
+            4, 3, padding="same", use_bias=use_bias, activation=activation,
+            dtype=policy,
+        )
+        layer.build(x.shape)
+        self.randomize_weights(layer, seed=2)
+        want = layer(x)
+        got = layer.convolve(keras.ops.convert_to_tensor(x))
+        self.assertEqual(
+            keras.backend.standardize_dtype(got.dtype), layer.compute_dtype
+        )
+        self.assertEqual(
+            keras.backend.standardize_dtype(want.dtype),
+            keras.backend.standardize_dtype(got.dtype),
+        )
+        got = self.to_numpy(keras.ops.cast(got, "float32"))
+        want = self.to_numpy(keras.ops.cast(want, "float32"))
+        np.testing.assert_array_equal(got, want)
+        if activation == "relu":
+            self.assertGreater(np.mean(got == 0), 0.1)
+        # The kernel variable itself stays in the variable dtype.
+        self.assertEqual(layer.kernel.dtype, "float32")
+
     def test_is_a_channels_last_conv2d_with_its_weights(self):
         layer = FeatureMapConv2D(6, 3, padding="same", use_bias=False)
         layer.build((None, 8, 8, 2))

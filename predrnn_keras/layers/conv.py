@@ -26,6 +26,29 @@ class FeatureMapConv2D(keras.layers.Conv2D):
     convolution has no channels-first kernel).
     """
 
+    def convolve(self, inputs):
+        """`self(inputs)` for a built layer, without `Layer.__call__`.
+
+        The recurrent cell calls its convolutions five times per layer and
+        step. On PyTorch, which runs eagerly, `Layer.__call__`'s per-call
+        bookkeeping (argument binding, call context, name and autocast
+        scopes, masks) then costs about a tenth of the small configuration's
+        step, and more under mixed precision. This method does what
+        `__call__` would for this layer: inputs and kernel in the compute
+        dtype (bfloat16 under "mixed_bfloat16", the kernel variable staying
+        float32), then `call`'s arithmetic. On TensorFlow and JAX the step is
+        traced once, so it only shortens tracing.
+        """
+        dtype = self.compute_dtype
+        outputs = self.convolution_op(
+            ops.cast(inputs, dtype), ops.cast(self.kernel, dtype)
+        )
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.cast(self.bias, dtype))
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
     def convolution_op(self, inputs, kernel):
         if keras.backend.backend() != "torch":
             return super().convolution_op(inputs, kernel)

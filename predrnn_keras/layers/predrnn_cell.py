@@ -196,18 +196,21 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         frame, mask = inputs[..., :-1], inputs[..., -1:]
         x = mask * frame + (1.0 - mask) * previous
         for index, layer in enumerate(self.st_lstm_layers):
-            hidden[index], cell[index], memory, delta_c, delta_m = layer(
+            # Built in `build`: `call` skips `Layer.__call__`'s per-call
+            # work, which PyTorch's eager loop would pay at every step.
+            hidden[index], cell[index], memory, delta_c, delta_m = layer.call(
                 x, hidden[index], cell[index], memory
             )
             if self.adapter is not None:
                 similarity = similarity + ops.cast(
                     decoupling_similarity(
-                        self.adapter(delta_c), self.adapter(delta_m)
+                        self.adapter.convolve(delta_c),
+                        self.adapter.convolve(delta_m),
                     ),
                     similarity.dtype,
                 )
             x = hidden[index]
-        prediction = ops.cast(self.head(x), self.variable_dtype)
+        prediction = ops.cast(self.head.convolve(x), self.variable_dtype)
         return prediction, [*hidden, *cell, memory, prediction, similarity]
 
     def get_config(self):

@@ -169,8 +169,10 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
             self.norm_o.build(state_shape)
 
     def _gate(self, conv, norm, inputs):
-        outputs = ops.cast(conv(inputs), self.variable_dtype)
-        return outputs if norm is None else norm(outputs)
+        # The sublayers are built in `build`; `convolve` and `norm.call`
+        # skip `Layer.__call__`'s per-call work (see `convolve`).
+        outputs = ops.cast(conv.convolve(inputs), self.variable_dtype)
+        return outputs if norm is None else norm.call(outputs)
 
     def call(self, x, h, c, m):
         # Identity; on JAX it keeps the memories' gradient chains from being
@@ -199,7 +201,8 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
 
         memory = ops.concatenate([c_new, m_new], axis=-1)
         o = ops.sigmoid(o_x + o_h + self._gate(self.conv_o, self.norm_o, memory))
-        last = ops.cast(self.conv_last(memory), self.variable_dtype)
+        last = self.conv_last.convolve(memory)
+        last = ops.cast(last, self.variable_dtype)
         h_new = o * ops.tanh(last)
         return h_new, c_new, m_new, delta_c, delta_m
 
