@@ -228,6 +228,8 @@ def measure(args):
         **summary(times[args.warmup :], args.batch),
         "peak_mib": peak_mib(),
         "import_mib": import_mib,
+        # predrnn_keras's default for JAX on CPU (predrnn_keras/xla_flags.py)
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
 
 

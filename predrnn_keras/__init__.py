@@ -9,6 +9,15 @@ import os
 # evaluate.py); set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's own choice.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
+import keras  # noqa: E402
+
+from predrnn_keras.xla_flags import default_jax_cpu_flags  # noqa: E402
+
+# JAX on CPU: XLA's own convolutions instead of YNNPACK's (xla_flags.py).
+# Read when JAX creates its backend, at the first computation.
+if keras.backend.backend() == "jax":
+    default_jax_cpu_flags()
+
 from predrnn_keras.layers import PredRNNCell
 from predrnn_keras.layers import SpatioTemporalLSTM
 from predrnn_keras.layers import SpatioTemporalRNN
