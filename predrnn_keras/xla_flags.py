@@ -7,8 +7,9 @@ import os
 # work around them, to YNNPACK "fusions" by default. For the ST-LSTM's
 # convolutions XLA's own kernels were faster on this project's CPUs: with
 # YNNPACK's fusions switched off the small configuration's inference ran
-# 1.5x faster and its training step 1.2x, the paper configuration's 1.07x
-# and 1.04x (benchmarks/bench_train_step.py, README "Performance").
+# 1.37-1.5x faster (two sessions), the paper configuration's inference 1.07x
+# and its training step 1.04x; the small training step moved either way
+# between sessions (benchmarks/bench_train_step.py, README "Performance").
 YNN_FUSION_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 # XLA aborts the process on a flag it does not know, so the default applies
 # only to the jaxlib releases it was measured on.
