@@ -4,6 +4,7 @@ import pytest
 from absl.testing import parameterized
 
 from predrnn_keras.layers.conv import FeatureMapConv2D
+from predrnn_keras.layers.conv import reusing_kernels
 from tests import numpy_reference as ref
 from tests.test_case import TestCase
 
@@ -61,6 +62,39 @@ class FeatureMapConv2DTest(TestCase):
             self.assertGreater(np.mean(got == 0), 0.1)
         # The kernel variable itself stays in the variable dtype.
         self.assertEqual(layer.kernel.dtype, "float32")
+
+    @parameterized.named_parameters(
+        ("float32_k5", "float32", 5),
+        ("float32_k1", "float32", 1),
+        ("mixed_bfloat16_k3", "mixed_bfloat16", 3),
+    )
+    def test_reusing_kernels_prepares_each_kernel_once(self, policy, kernel):
+        rng = np.random.default_rng(6)
+        x = keras.ops.convert_to_tensor(
+            rng.normal(size=(2, 6, 5, 3)).astype("float32")
+        )
+        layer = FeatureMapConv2D(
+            4, kernel, padding="same", use_bias=False, dtype=policy
+        )
+        layer.build(x.shape)
+        self.randomize_weights(layer, seed=7)
+
+        def values(y):
+            return self.to_numpy(keras.ops.cast(y, "float32"))
+
+        first = values(layer(x))
+        old_kernel = self.to_numpy(layer.kernel)
+        with reusing_kernels([layer]):
+            np.testing.assert_array_equal(values(layer.convolve(x)), first)
+            # The kernel was prepared on entry: new weights are not seen
+            # until the block ends.
+            layer.kernel.assign(-old_kernel)
+            np.testing.assert_array_equal(values(layer.convolve(x)), first)
+        # Nothing outlives the block.
+        np.testing.assert_array_equal(
+            values(layer.convolve(x)), values(layer(x))
+        )
+        np.testing.assert_array_equal(values(layer(x)), -first)
 
     def test_is_a_channels_last_conv2d_with_its_weights(self):
         layer = FeatureMapConv2D(6, 3, padding="same", use_bias=False)
@@ -120,3 +154,58 @@ def test_pytorch_convolves_the_callers_tensor_without_copies():
     (grad,) = torch.autograd.grad(y.square().sum(), x)
     (grad_plain,) = torch.autograd.grad(y_plain.square().sum(), x)
     torch.testing.assert_close(grad, grad_plain, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch", reason="the PyTorch route"
+)
+@pytest.mark.parametrize("kernel", [5, 1])
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_pytorch_prepared_kernel_is_what_conv2d_reads(kernel, policy):
+    import torch
+
+    layer = FeatureMapConv2D(12, kernel, padding="same", dtype=policy)
+    layer.build((2, 6, 5, 8))
+    prepared = layer.prepared_kernel()
+    assert prepared.dtype == (
+        torch.bfloat16 if policy == "mixed_bfloat16" else torch.float32
+    )
+    torch.testing.assert_close(
+        prepared, layer.kernel.value.to(prepared.dtype), atol=0, rtol=0
+    )
+    # Keras' torch `conv` permutes it to OIHW: that must be channels-last
+    # memory, which mkldnn reads without a copy (the variable's own
+    # (H, W, I, O) order is not).
+    oihw = prepared.permute(3, 2, 0, 1)
+    assert oihw.is_contiguous(memory_format=torch.channels_last)
+    assert not layer.kernel.value.permute(3, 2, 0, 1).is_contiguous(
+        memory_format=torch.channels_last
+    )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch", reason="the PyTorch route"
+)
+def test_pytorch_reused_kernel_sums_the_gradient_of_every_step():
+    import torch
+
+    rng = np.random.default_rng(8)
+    steps = [
+        torch.tensor(rng.normal(size=(2, 6, 5, 3)), dtype=torch.float32)
+        for _ in range(3)
+    ]
+    layer = FeatureMapConv2D(4, 3, padding="same", use_bias=False)
+    layer.build((2, 6, 5, 3))
+    kernel = layer.kernel.value
+
+    def loss():
+        total = 0.0
+        for x in steps:
+            total = total + layer.convolve(x).square().sum()
+        return total
+
+    with reusing_kernels([layer]):
+        (reused,) = torch.autograd.grad(loss(), kernel)
+    (per_step,) = torch.autograd.grad(loss(), kernel)
+    torch.testing.assert_close(reused, per_step, atol=1e-4, rtol=1e-5)
+    assert float(reused.abs().sum()) > 0

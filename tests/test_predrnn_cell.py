@@ -7,6 +7,7 @@ from absl.testing import parameterized
 from predrnn_keras import PredRNN
 from predrnn_keras import PredRNNCell
 from predrnn_keras import SpatioTemporalRNN
+from predrnn_keras.layers.conv import FeatureMapConv2D
 from tests import numpy_reference as ref
 from tests.test_case import TestCase
 from tests.test_case import st_lstm_weights
@@ -113,6 +114,23 @@ class SequenceTest(TestCase):
         shapes = rnn_states.compute_output_shape((2, 7, 6, 5, 5))
         self.assertEqual(shapes[0], (2, 6, 5, 4))
         self.assertEqual(shapes[-1], (2,))
+
+    def test_convolutions_lists_every_convolution(self):
+        for decoupling in (False, True):
+            cell = PredRNNCell(
+                [4, 4], output_channels=4, filter_size=3, decoupling=decoupling
+            )
+            cell.build((None, 6, 5, 5))
+            found = [
+                layer
+                for layer in cell._flatten_layers(include_self=False)
+                if isinstance(layer, FeatureMapConv2D)
+            ]
+            self.assertLen(found, 2 * 5 + 1 + int(decoupling))
+            self.assertCountEqual(
+                [id(layer) for layer in cell.convolutions()],
+                [id(layer) for layer in found],
+            )
 
     def test_cell_serialization(self):
         cell = PredRNNCell(

@@ -1,7 +1,47 @@
 """The convolution of the ST-LSTM stack, without layout copies on PyTorch."""
 
+import contextlib
+import threading
+
 import keras
 from keras import ops
+
+# Kernels prepared once for a whole sequence, by id of their layer; per
+# thread, since TensorFlow's MirroredStrategy calls replicas in threads.
+_reused = threading.local()
+
+
+@contextlib.contextmanager
+def reusing_kernels(layers):
+    """Within the block, `convolve` of each layer uses one prepared kernel.
+
+    A recurrent cell convolves with the same kernels at every step. On
+    PyTorch, which runs the time loop eagerly, preparing a kernel (the cast
+    to the compute dtype, the copy into the memory order that
+    `torch.nn.functional.conv2d` reads) at every call cost about 8% of the
+    paper configuration's inference (`torch.profiler`). The RNN enters this
+    block around its time loop, so each kernel is prepared once per
+    sequence; autograd still sums its gradient over the steps. Nothing
+    outlives the block: the next call prepares the updated weights anew.
+    `SpatioTemporalRNN` enters it on PyTorch only: TensorFlow and JAX trace
+    the step into a graph, whose compilers handle the per-step cast.
+
+    Args:
+        layers: the `FeatureMapConv2D` layers, built.
+    """
+    kernels = getattr(_reused, "kernels", None)
+    if kernels is None:
+        kernels = _reused.kernels = {}
+    added = []
+    for layer in layers:
+        if id(layer) not in kernels:
+            kernels[id(layer)] = layer.prepared_kernel()
+            added.append(id(layer))
+    try:
+        yield
+    finally:
+        for key in added:
+            kernels.pop(key, None)
 
 
 @keras.saving.register_keras_serializable(package="predrnn_keras")
@@ -37,17 +77,41 @@ class FeatureMapConv2D(keras.layers.Conv2D):
         `__call__` would for this layer: inputs and kernel in the compute
         dtype (bfloat16 under "mixed_bfloat16", the kernel variable staying
         float32), then `call`'s arithmetic. On TensorFlow and JAX the step is
-        traced once, so it only shortens tracing.
+        traced once, so it only shortens tracing. Inside `reusing_kernels`
+        the kernel is the one prepared there for the whole sequence.
         """
         dtype = self.compute_dtype
-        outputs = self.convolution_op(
-            ops.cast(inputs, dtype), ops.cast(self.kernel, dtype)
-        )
+        kernel = getattr(_reused, "kernels", {}).get(id(self))
+        if kernel is None:
+            kernel = self.prepared_kernel()
+        outputs = self.convolution_op(ops.cast(inputs, dtype), kernel)
         if self.use_bias:
             outputs = ops.add(outputs, ops.cast(self.bias, dtype))
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
+
+    def prepared_kernel(self):
+        """The kernel as `convolve` passes it to `convolution_op`.
+
+        Its values are the kernel's, `(kernel_h, kernel_w, in, out)`, cast
+        to the compute dtype. On PyTorch its memory is also reordered to
+        `(out, kernel_h, kernel_w, in)`: seen through Keras'
+        `(3, 2, 0, 1)` permutation that is an OIHW kernel in channels-last
+        memory format, which PyTorch's CPU convolution of channels-last
+        maps reads as it is; the variable's own order made it copy the
+        kernel at every call.
+        """
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        if keras.backend.backend() != "torch":
+            return kernel
+        height, width, channels_in, channels_out = kernel.shape
+        # Flattening a transposed view copies it into the transposed order.
+        stored = ops.reshape(ops.transpose(kernel, (3, 0, 1, 2)), (-1,))
+        stored = ops.reshape(
+            stored, (channels_out, height, width, channels_in)
+        )
+        return ops.transpose(stored, (1, 2, 3, 0))
 
     def convolution_op(self, inputs, kernel):
         if keras.backend.backend() != "torch":

@@ -177,6 +177,24 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         if self.adapter is not None:
             self.adapter.build(hidden_shape)
 
+    def convolutions(self):
+        """The cell's `FeatureMapConv2D` layers, in every ST-LSTM and after."""
+        layers = [
+            conv
+            for layer in self.st_lstm_layers
+            for conv in (
+                layer.conv_x,
+                layer.conv_h,
+                layer.conv_m,
+                layer.conv_o,
+                layer.conv_last,
+            )
+        ]
+        layers.append(self.head)
+        if self.adapter is not None:
+            layers.append(self.adapter)
+        return layers
+
     def get_initial_state(self, batch_size=None):
         height, width = self.spatial_shape
         dtype = self.variable_dtype

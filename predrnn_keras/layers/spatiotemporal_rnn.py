@@ -2,6 +2,7 @@
 
 import keras
 
+from predrnn_keras.layers.conv import reusing_kernels
 from predrnn_keras.layers.precision import Float32Recurrence
 
 
@@ -20,6 +21,15 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
         **kwargs: the arguments of `keras.layers.RNN` (`return_sequences`,
             `return_state`, `unroll`, ...).
     """
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        convolutions = getattr(self.cell, "convolutions", None)
+        if keras.backend.backend() != "torch" or convolutions is None:
+            return super().call(sequences, initial_state, mask, training)
+        # PyTorch runs the time loop eagerly: prepare each kernel once per
+        # sequence rather than at every step (see `reusing_kernels`).
+        with reusing_kernels(convolutions()):
+            return super().call(sequences, initial_state, mask, training)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps, height, width = sequences_shape[:4]
