@@ -1,12 +1,16 @@
 """The whole recurrence against the NumPy re-derivation of SPEC 2-3."""
 
+from unittest import mock
+
 import keras
 import numpy as np
+import pytest
 from absl.testing import parameterized
 
 from predrnn_keras import PredRNN
 from predrnn_keras import PredRNNCell
 from predrnn_keras import SpatioTemporalRNN
+from predrnn_keras.layers import spatiotemporal_rnn
 from predrnn_keras.layers.conv import FeatureMapConv2D
 from tests import numpy_reference as ref
 from tests.test_case import TestCase
@@ -144,3 +148,85 @@ class SequenceTest(TestCase):
     def test_unequal_hidden_sizes(self):
         with self.assertRaisesRegex(ValueError, "equal hidden sizes"):
             PredRNNCell([8, 4], output_channels=4)
+
+
+def _rnn_and_sequence(policy, decoupling=True):
+    cell = PredRNNCell(
+        [4, 4], output_channels=4, filter_size=3, decoupling=decoupling,
+        dtype=policy,
+    )
+    rnn = SpatioTemporalRNN(cell, return_sequences=True, dtype=policy)
+    x = np.random.default_rng(11).random((2, 4, 6, 5, 5)).astype("float32")
+    rnn.build(x.shape)
+    TestCase.randomize_weights(rnn, seed=12)
+    return rnn, x
+
+
+def _kernel_gradients(rnn, x):
+    """d sum(outputs^2) / d kernel of every convolution, float32 NumPy."""
+    kernels = [layer.kernel for layer in rnn.cell.convolutions()]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(tf.cast(rnn(x), "float32")))
+        grads = tape.gradient(loss, [k.value for k in kernels])
+    else:
+        import torch
+
+        loss = rnn(x).float().square().sum()
+        grads = torch.autograd.grad(loss, [k.value for k in kernels])
+    return [TestCase.to_numpy(keras.ops.cast(g, "float32")) for g in grads]
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax",
+    reason="the RNN prepares kernels once per sequence on TensorFlow and "
+    "PyTorch only; JAX's scan traces one step",
+)
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_rnn_prepares_each_kernel_once_per_sequence(policy):
+    rnn, x = _rnn_and_sequence(policy)
+    convolutions = rnn.cell.convolutions()
+    calls = []
+    prepare = FeatureMapConv2D.prepared_kernel
+
+    def counting(layer):
+        calls.append(id(layer))
+        return prepare(layer)
+
+    with mock.patch.object(FeatureMapConv2D, "prepared_kernel", counting):
+        reused = TestCase.to_numpy(keras.ops.cast(rnn(x), "float32"))
+        assert sorted(calls) == sorted(id(layer) for layer in convolutions)
+        calls.clear()
+        # Without the block, every step prepares every kernel again (the
+        # eager loop runs the step at least once per frame).
+        with mock.patch.object(spatiotemporal_rnn, "_REUSING", ()):
+            per_step = TestCase.to_numpy(keras.ops.cast(rnn(x), "float32"))
+        for layer in convolutions:
+            assert calls.count(id(layer)) >= x.shape[1], layer.name
+    np.testing.assert_array_equal(reused, per_step)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax",
+    reason="the RNN prepares kernels once per sequence on TensorFlow and "
+    "PyTorch only",
+)
+@pytest.mark.parametrize(
+    "policy, rtol", [("float32", 1e-5), ("mixed_bfloat16", 3e-2)]
+)
+def test_reused_kernels_sum_the_gradient_of_every_step(policy, rtol):
+    # Without the decoupling adapter, whose output is not in `outputs`.
+    rnn, x = _rnn_and_sequence(policy, decoupling=False)
+    reused = _kernel_gradients(rnn, x)
+    with mock.patch.object(spatiotemporal_rnn, "_REUSING", ()):
+        per_step = _kernel_gradients(rnn, x)
+    assert len(reused) == len(rnn.cell.convolutions())
+    for got, want in zip(reused, per_step):
+        assert np.abs(want).sum() > 0
+        # Under mixed precision the steps' gradients are summed in
+        # bfloat16 (8 significant bits) rather than float32.
+        np.testing.assert_allclose(
+            got, want, rtol=rtol, atol=rtol * np.abs(want).max()
+        )

@@ -15,16 +15,26 @@ _reused = threading.local()
 def reusing_kernels(layers):
     """Within the block, `convolve` of each layer uses one prepared kernel.
 
-    A recurrent cell convolves with the same kernels at every step. On
-    PyTorch, which runs the time loop eagerly, preparing a kernel (the cast
-    to the compute dtype, the copy into the memory order that
-    `torch.nn.functional.conv2d` reads) at every call cost about 8% of the
-    paper configuration's inference (`torch.profiler`). The RNN enters this
-    block around its time loop, so each kernel is prepared once per
-    sequence; autograd still sums its gradient over the steps. Nothing
-    outlives the block: the next call prepares the updated weights anew.
-    `SpatioTemporalRNN` enters it on PyTorch only: TensorFlow and JAX trace
-    the step into a graph, whose compilers handle the per-step cast.
+    A recurrent cell convolves with the same kernels at every step. The RNN
+    enters this block around its time loop, so each kernel is prepared (cast
+    to the compute dtype and, on PyTorch, laid out as it is read) once per
+    sequence rather than at every step. Nothing outlives the block: the next
+    call prepares the updated weights anew.
+
+    - PyTorch runs the time loop eagerly, and preparing a kernel at every
+      call (the cast, the copy into the memory order that
+      `torch.nn.functional.conv2d` reads) cost about 8% of the paper
+      configuration's inference (`torch.profiler`).
+    - TensorFlow's graph repeats the cast at every step of its while loop
+      under mixed precision, and keeps each step's bfloat16 copy of every
+      kernel for the backward pass: about 1 GiB of the paper
+      configuration's training step, and an eighth of its inference time.
+
+    Each step's kernel gradient is summed over the steps in the compute
+    dtype, then cast to the variable's float32 once (before, each step's
+    was cast, then summed in float32); the training quality check of
+    mixed precision (`benchmarks/precision_quality.py`) was run on it.
+    `SpatioTemporalRNN` enters the block on TensorFlow and PyTorch.
 
     Args:
         layers: the `FeatureMapConv2D` layers, built.
