@@ -114,11 +114,11 @@ class MixedLayerTest(TestCase):
         self.assertGreater(float(self.to_numpy(new_states[-1]).min()), 0.0)
 
 
-def tiny_v2(dtype, seed=0):
+def tiny_v2(dtype, seed=0, **kwargs):
     model = PredRNNV2(
         num_hidden=[4, 4], filter_size=3, patch_size=2, input_length=3,
         r_sampling_step_1=2, r_sampling_step_2=4, r_exp_alpha=2.0,
-        seed=seed, dtype=dtype,
+        seed=seed, dtype=dtype, **kwargs,
     )
     model.build((None, 6, 8, 8, 1))
     return model
@@ -186,6 +186,26 @@ def test_recipe_precision_key():
     assert recipe_config.build_model(recipe).dtype_policy.name == MIXED
     with pytest.raises(recipe_config.RecipeError, match="train.precision"):
         recipe_config.recipe_from_dict(tiny_recipe(train={"precision": "fp16"}))
+
+
+def test_default_unroll_by_backend_and_precision():
+    import keras
+
+    from predrnn_keras.models.predrnn import default_unroll
+
+    table = {
+        ("jax", "float32"): True, ("jax", "bfloat16"): True,
+        ("tensorflow", "float32"): False, ("tensorflow", "bfloat16"): True,
+        ("torch", "float32"): False, ("torch", "bfloat16"): False,
+    }
+    for (backend, dtype), unrolled in table.items():
+        assert default_unroll(backend, dtype) is unrolled, (backend, dtype)
+    backend = keras.backend.backend()
+    for policy, dtype in ((MIXED, "bfloat16"), ("float32", "float32")):
+        assert tiny_v2(policy).rnn.unroll is table[backend, dtype], policy
+        # An explicit choice wins, and the config keeps None as None.
+        assert tiny_v2(policy, unroll=False).rnn.unroll is False
+        assert tiny_v2(policy).get_config()["unroll"] is None
 
 
 @pytest.mark.large

@@ -230,3 +230,29 @@ def test_reused_kernels_sum_the_gradient_of_every_step(policy, rtol):
         np.testing.assert_allclose(
             got, want, rtol=rtol, atol=rtol * np.abs(want).max()
         )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="only a TensorFlow graph traces an unknown number of frames",
+)
+def test_unrolled_rnn_runs_a_rolled_loop_for_an_unknown_length():
+    import tensorflow as tf
+
+    cell = PredRNNCell([4, 4], output_channels=4, filter_size=3)
+    unrolled = SpatioTemporalRNN(cell, return_sequences=True, unroll=True)
+    rolled = SpatioTemporalRNN(cell, return_sequences=True, unroll=False)
+    x = np.random.default_rng(13).random((2, 4, 6, 5, 5)).astype("float32")
+    unrolled.build(x.shape)
+    TestCase.randomize_weights(unrolled, seed=14)
+    spec = tf.TensorSpec((None, None, 6, 5, 5), "float32")
+    got = tf.function(unrolled, input_signature=[spec])(x)
+    np.testing.assert_allclose(got, rolled(x), atol=1e-6)
+    np.testing.assert_allclose(unrolled(x), rolled(x), atol=1e-6)
+    # The layer's setting is unchanged: known lengths are unrolled.
+    assert unrolled.unroll is True
+    assert unrolled.get_config()["unroll"] is True
+    # Keras' own RNN refuses the same call.
+    plain = keras.layers.RNN(cell, return_sequences=True, unroll=True)
+    with pytest.raises(ValueError, match="Cannot unroll"):
+        tf.function(plain, input_signature=[spec])(x)

@@ -1,5 +1,8 @@
 """`keras.layers.RNN` for cells with convolutional states."""
 
+import contextlib
+import threading
+
 import keras
 
 from predrnn_keras.layers.conv import reusing_kernels
@@ -10,6 +13,10 @@ from predrnn_keras.layers.precision import Float32Recurrence
 # A/B pair of the paper configuration's mixed_bfloat16 inference it moved
 # within noise (5.46 -> 5.20 s), and its training was not measured.
 _REUSING = ("tensorflow", "torch")
+
+# Ids of the RNNs that run a rolled loop for the call in progress, per thread
+# (TensorFlow's MirroredStrategy calls replicas in threads).
+_rolled = threading.local()
 
 
 @keras.saving.register_keras_serializable(package="predrnn_keras")
@@ -25,16 +32,31 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
         cell: a `PredRNNCell` (or any cell with `spatial_shape`, `state_size`
             as channel counts and `output_size`).
         **kwargs: the arguments of `keras.layers.RNN` (`return_sequences`,
-            `return_state`, `unroll`, ...).
+            `return_state`, `unroll`, ...). With `unroll=True` a call on
+            sequences whose number of frames is unknown when traced (a
+            TensorFlow graph with a `None` time dimension) runs a rolled
+            loop instead of failing; known lengths are unrolled.
     """
 
+    @property
+    def unroll(self):
+        if id(self) in getattr(_rolled, "ids", ()):
+            return False
+        return self._unroll
+
+    @unroll.setter
+    def unroll(self, value):
+        self._unroll = value
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        convolutions = getattr(self.cell, "convolutions", None)
-        if keras.backend.backend() not in _REUSING or convolutions is None:
-            return super().call(sequences, initial_state, mask, training)
-        # Prepare each kernel once per sequence rather than at every step
-        # (see `reusing_kernels`).
-        with reusing_kernels(convolutions()):
+        with contextlib.ExitStack() as stack:
+            if self._unroll and sequences.shape[1] is None:
+                stack.enter_context(_rolled_loop(self))
+            convolutions = getattr(self.cell, "convolutions", None)
+            if keras.backend.backend() in _REUSING and convolutions:
+                # Prepare each kernel once per sequence rather than at every
+                # step (see `reusing_kernels`).
+                stack.enter_context(reusing_kernels(convolutions()))
             return super().call(sequences, initial_state, mask, training)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
@@ -49,3 +71,16 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
             for channels in self.cell.state_size[:-1]
         ]
         return (output_shape, *state_shapes, (batch,))
+
+
+@contextlib.contextmanager
+def _rolled_loop(rnn):
+    """Within the block, `rnn.unroll` is False in this thread."""
+    ids = getattr(_rolled, "ids", None)
+    if ids is None:
+        ids = _rolled.ids = set()
+    ids.add(id(rnn))
+    try:
+        yield
+    finally:
+        ids.discard(id(rnn))

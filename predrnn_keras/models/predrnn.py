@@ -16,6 +16,35 @@ from predrnn_keras.models import replicas
 from predrnn_keras.models import schedules
 
 
+def default_unroll(backend, compute_dtype):
+    """Whether `PredRNN(unroll=None)` unrolls its time loop.
+
+    Chosen by measuring the training step (`benchmarks/bench_train_step.py
+    --unroll true,false`) on CPU:
+
+    - JAX: unrolled. Rolled loops under XLA are 25-40x slower on CPU
+      (`../shared/KERAS_NOTES.md`).
+    - TensorFlow, bfloat16 compute ("mixed_bfloat16"): unrolled. On a CPU
+      with AMX the paper configuration's step was 1.06x faster (two
+      alternated rounds: 3,982 against 4,229 ms) for about 310 MiB more
+      peak memory, the small one's 1.10x (277 against 305 ms); inference
+      moved within noise.
+    - TensorFlow, float32: rolled (`tf.while_loop`). Unrolled was 1.14x
+      slower on an AVX-512 CPU without AMX, and 1.04x faster on the AMX
+      CPU for 1.2 GiB more peak memory (3,639 against 2,447 MiB) at the
+      paper configuration, above the reference's.
+    - PyTorch: rolled; its loop is eager Python either way, and unrolled was
+      1.12x slower.
+
+    An unrolled loop needs the number of frames when the model is traced;
+    Keras says so if it is missing. Pass `unroll=False` to a model that is
+    called on sequences of unknown length.
+    """
+    if backend == "jax":
+        return True
+    return backend == "tensorflow" and compute_dtype == "bfloat16"
+
+
 @keras.saving.register_keras_serializable(package="predrnn_keras")
 class PredRNN(Float32Recurrence, keras.Model):
     """PredRNN: spatiotemporal LSTMs with a zigzag memory, as a Keras Model.
@@ -67,8 +96,9 @@ class PredRNN(Float32Recurrence, keras.Model):
             disables it (and the adapter).
         reverse_input: bool, add an optimiser step on the reversed sequence.
         forget_bias: float, forget-gate bias.
-        unroll: bool or None. None picks per backend: unrolled on JAX (rolled
-            loops under XLA are slow on CPU), a rolled loop elsewhere.
+        unroll: bool or None. None picks by backend and precision
+            (`default_unroll`): unrolled on JAX, and on TensorFlow under
+            mixed precision; a rolled loop elsewhere.
         seed: int or None, seed of the sampling masks (None: random, then
             stored in the config).
         **kwargs: base `keras.Model` arguments (`name`, `dtype`).
@@ -229,7 +259,9 @@ class PredRNN(Float32Recurrence, keras.Model):
         )
         unroll = self.unroll
         if unroll is None:
-            unroll = keras.backend.backend() == "jax"
+            unroll = default_unroll(
+                keras.backend.backend(), self.dtype_policy.compute_dtype
+            )
         self.rnn = SpatioTemporalRNN(
             self.cell,
             return_sequences=True,
