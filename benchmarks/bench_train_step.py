@@ -442,9 +442,7 @@ def print_table(args, results):
           f"rounds={args.rounds} | CPU {platform.machine()}, "
           f"{os.cpu_count()} cores, bfloat16 instructions: "
           f"{bfloat16_hardware()}")
-    print(f"{'mode':<10}{'implementation':<34}{'precision':<15}"
-          f"{'median ms':>11}{'min':>9}{'max':>9}{'seq/s':>8}{'peak MiB':>10}"
-          f"{'added':>8}{'vs baseline':>13}")
+    rows = []
     for row in table_rows(results):
         name = row["impl"] + (
             f"[{row['backend']}]" if row["impl"] != "torch_baseline" else ""
@@ -455,6 +453,13 @@ def print_table(args, results):
             args.unroll != "auto" or args.jit_compile != "auto"
         ):
             name += f" u={int(row['unroll'])} jit={int(row['jit_compile'])}"
+        rows.append((row, name))
+    # The implementation column is as wide as its longest name plus a space.
+    width = max([34] + [len(name) + 1 for _, name in rows])
+    print(f"{'mode':<10}{'implementation':<{width}}{'precision':<15}"
+          f"{'median ms':>11}{'min':>9}{'max':>9}{'seq/s':>8}{'peak MiB':>10}"
+          f"{'added':>8}{'vs baseline':>13}")
+    for row, name in rows:
         ratio = "-"
         if row["ratio"] is not None:
             ratio = f"{row['ratio']:.2f}x"
@@ -462,7 +467,7 @@ def print_table(args, results):
             if row["rounds"] > 1:
                 ratio += f" ({low:.2f}-{high:.2f})"
         seq_per_s = args.batch / (row["ms_median"] / 1000)
-        print(f"{row['mode']:<10}{name:<34}{row['precision']:<15}"
+        print(f"{row['mode']:<10}{name:<{width}}{row['precision']:<15}"
               f"{row['ms_median']:>11.1f}{row['ms_min']:>9.1f}"
               f"{row['ms_max']:>9.1f}{seq_per_s:>8.2f}{row['peak_mib']:>10}"
               f"{row['added_mib']:>8} {ratio:>12}")

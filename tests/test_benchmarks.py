@@ -148,6 +148,34 @@ def test_rounds_pool_into_one_row_per_run():
     assert ours["peak_mib"] == 700 and ours["added_mib"] == 600
 
 
+def test_long_implementation_names_keep_their_own_column(capsys):
+    spec = importlib.util.spec_from_file_location("bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.parse_args(
+        ["--backend", "tensorflow", "--unroll", "true,false",
+         "--jit-compile", "false", "--replicas", "2"]
+    )
+    results = [
+        {"mode": "train", "impl": "predrnn_keras", "backend": "tensorflow",
+         "precision": "mixed_bfloat16", "replicas": 2, "unroll": unroll,
+         "jit_compile": False, "round": 0, "ms_median": 10.0, "ms_min": 9.0,
+         "ms_max": 11.0, "peak_mib": 900, "import_mib": 700}
+        for unroll in (True, False)
+    ]
+    module.print_table(args, results)
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[1], lines[2:]
+    assert [row.split()[1:6] for row in rows] == [
+        ["predrnn_keras[tensorflow]", "x2", f"u={u}", "jit=0",
+         "mixed_bfloat16"]
+        for u in (1, 0)
+    ]
+    # Every row's columns line up under the header's.
+    start = header.index("precision")
+    assert {row.index("mixed_bfloat16") for row in rows} == {start}
+
+
 def test_bad_arguments_are_named():
     done = bench("--precision", "float16")
     assert done.returncode == 2
