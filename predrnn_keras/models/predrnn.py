@@ -36,9 +36,10 @@ def default_unroll(backend, compute_dtype):
     - PyTorch: rolled; its loop is eager Python either way, and unrolled was
       1.12x slower.
 
-    An unrolled loop needs the number of frames when the model is traced;
-    Keras says so if it is missing. Pass `unroll=False` to a model that is
-    called on sequences of unknown length.
+    An unrolled loop needs the number of frames when the model is traced.
+    Where it is unknown (a TensorFlow graph with a `None` time dimension, as
+    `evaluate.py` traces), `SpatioTemporalRNN` runs a rolled loop for that
+    call.
     """
     if backend == "jax":
         return True
