@@ -53,7 +53,8 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
             if self._unroll and sequences.shape[1] is None:
                 stack.enter_context(_rolled_loop(self))
             convolutions = getattr(self.cell, "convolutions", None)
-            if keras.backend.backend() in _REUSING and convolutions:
+            reusing = keras.backend.backend() in _REUSING
+            if reusing and convolutions is not None:
                 # Prepare each kernel once per sequence rather than at every
                 # step (see `reusing_kernels`).
                 stack.enter_context(reusing_kernels(convolutions()))
