@@ -1,8 +1,11 @@
+from unittest import mock
+
 import keras
 import numpy as np
 import pytest
 from absl.testing import parameterized
 
+from predrnn_keras.layers.conv import BatchedKernelGradient
 from predrnn_keras.layers.conv import FeatureMapConv2D
 from predrnn_keras.layers.conv import reusing_kernels
 from tests import numpy_reference as ref
@@ -209,3 +212,128 @@ def test_pytorch_reused_kernel_sums_the_gradient_of_every_step():
     (per_step,) = torch.autograd.grad(loss(), kernel)
     torch.testing.assert_close(reused, per_step, atol=1e-4, rtol=1e-5)
     assert float(reused.abs().sum()) > 0
+
+
+def _kernel_gradient_same(inputs, output_gradients, k):
+    """NumPy: d sum_t <conv_same(x_t, K), g_t> / dK, summed over steps."""
+    pad = k // 2
+    height, width = inputs[0].shape[1:3]
+    grad = 0.0
+    for x, g in zip(inputs, output_gradients):
+        padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        windows = np.stack(
+            [
+                np.stack(
+                    [
+                        padded[:, dy : dy + height, dx : dx + width]
+                        for dx in range(k)
+                    ]
+                )
+                for dy in range(k)
+            ]
+        )  # (k, k, B, H, W, Cin)
+        grad = grad + np.einsum("yxbhwi,bhwo->yxio", windows, g)
+    return grad
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the TensorFlow route"
+)
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize(
+    "policy, rtol", [("float32", 1e-5), ("mixed_bfloat16", 1e-2)]
+)
+def test_tensorflow_batched_kernel_gradient_is_the_sum_over_steps(
+    policy, rtol, compiled
+):
+    # A loss sum_t <y_t, g_t> over three steps, of which step 1 does not
+    # reach the loss: the kernel's gradient is sum over t in {0, 2} of
+    # x_t's windows times g_t, re-derived in NumPy.
+    import tensorflow as tf
+
+    rng = np.random.default_rng(9)
+    xs = [rng.normal(size=(2, 6, 5, 3)).astype("float32") for _ in range(3)]
+    gs = [rng.normal(size=(2, 6, 5, 4)).astype("float32") for _ in range(3)]
+    layer = FeatureMapConv2D(
+        4, 3, padding="same", use_bias=False, dtype=policy
+    )
+    layer.build((2, 6, 5, 3))
+    calls = []
+    gradient = BatchedKernelGradient.kernel_gradient
+
+    def counting(self, kernel):
+        calls.append(sorted(self.output_gradients))
+        return gradient(self, kernel)
+
+    def kernel_gradient(xs, gs):
+        with tf.GradientTape() as tape:
+            with reusing_kernels([layer], batch_gradients=True):
+                outputs = [layer.convolve(x) for x in xs]
+            loss = sum(
+                tf.reduce_sum(tf.cast(outputs[t], "float32") * gs[t])
+                for t in (0, 2)
+            )
+        return tape.gradient(loss, layer.kernel.value)
+
+    if compiled:
+        # Arguments, not constants: grappler would fold a gradient of
+        # constants with its own (less exact) bfloat16 kernels.
+        kernel_gradient = tf.function(kernel_gradient)
+    with mock.patch.object(
+        BatchedKernelGradient, "kernel_gradient", counting
+    ):
+        got = kernel_gradient(
+            [tf.constant(x) for x in xs], [tf.constant(g) for g in gs]
+        ).numpy()
+    # One weight gradient for the kernel, from the two steps that count.
+    assert calls == [[0, 2]]
+    if policy == "mixed_bfloat16":
+        xs = [ref.round_to_bfloat16(x) for x in xs]
+        gs = [ref.round_to_bfloat16(g) for g in gs]
+    want = _kernel_gradient_same([xs[0], xs[2]], [gs[0], gs[2]], 3)
+    np.testing.assert_allclose(
+        got, want, rtol=rtol, atol=rtol * np.abs(want).max()
+    )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the TensorFlow route"
+)
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(padding="valid", strides=2),
+        dict(padding="same", dilation_rate=2),
+        dict(padding="valid", dilation_rate=(1, 2)),
+    ],
+)
+def test_tensorflow_batched_kernel_gradient_keeps_the_convolutions_geometry(
+    options,
+):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(10)
+    xs = [rng.normal(size=(2, 9, 8, 3)).astype("float32") for _ in range(3)]
+    layer = FeatureMapConv2D(4, 3, use_bias=False, **options)
+    layer.build((2, 9, 8, 3))
+    TestCase.randomize_weights(layer, seed=11)
+
+    def kernel_gradient(batch_gradients):
+        with tf.GradientTape(persistent=True) as tape:
+            with reusing_kernels([layer], batch_gradients):
+                loss = sum(
+                    tf.reduce_sum(tf.sin(layer.convolve(tf.constant(x))))
+                    for x in xs
+                )
+        first = tape.gradient(loss, layer.kernel.value)
+        # A second gradient from the same tape gives the same result.
+        second = tape.gradient(loss, layer.kernel.value)
+        np.testing.assert_array_equal(first.numpy(), second.numpy())
+        return first.numpy()
+
+    batched = kernel_gradient(True)
+    per_step = kernel_gradient(False)
+    assert np.abs(per_step).sum() > 0
+    np.testing.assert_allclose(
+        batched, per_step, rtol=1e-5, atol=1e-5 * np.abs(per_step).max()
+    )

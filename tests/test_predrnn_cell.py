@@ -256,3 +256,92 @@ def test_unrolled_rnn_runs_a_rolled_loop_for_an_unknown_length():
     plain = keras.layers.RNN(cell, return_sequences=True, unroll=True)
     with pytest.raises(ValueError, match="Cannot unroll"):
         tf.function(plain, input_signature=[spec])(x)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="TensorFlow's unrolled training loop batches kernel gradients",
+)
+@pytest.mark.parametrize(
+    "policy, rtol", [("float32", 1e-5), ("mixed_bfloat16", 3e-2)]
+)
+def test_unrolled_training_computes_each_kernel_gradient_once(policy, rtol):
+    import tensorflow as tf
+
+    from predrnn_keras.layers.conv import BatchedKernelGradient
+
+    model = PredRNN(
+        num_hidden=[4, 4], filter_size=3, patch_size=1, input_length=3,
+        decouple_beta=0.5, unroll=True, dtype=policy,
+    )
+    frames = np.random.default_rng(15).random((2, 6, 5, 5, 3))
+    frames = tf.constant(frames.astype("float32"))
+    model.build(frames.shape)
+    TestCase.randomize_weights(model, seed=16)
+    convolutions = model.cell.convolutions()
+    kernels = [layer.kernel.value for layer in convolutions]
+
+    @tf.function
+    def gradients(frames, training):
+        with tf.GradientTape() as tape:
+            predictions = model(frames, training=training)
+            loss = tf.reduce_mean(tf.square(predictions - frames[:, 1:]))
+            loss = loss + 0.5 * tf.add_n(model.losses)
+        return tape.gradient(loss, kernels)
+
+    calls = []
+    gradient = BatchedKernelGradient.kernel_gradient
+
+    def counting(self, kernel):
+        calls.append((id(self.layer), len(self.output_gradients)))
+        return gradient(self, kernel)
+
+    with mock.patch.object(
+        BatchedKernelGradient, "kernel_gradient", counting
+    ):
+        batched = [g.numpy() for g in gradients(frames, True)]
+        # Each kernel's gradient once, from all its convolutions: one per
+        # step (five), two per layer and step for the shared adapter.
+        steps = {id(layer): 5 for layer in convolutions}
+        steps[id(model.cell.adapter)] = 2 * 2 * 5
+        assert sorted(calls) == sorted(steps.items())
+        calls.clear()
+        per_step = [g.numpy() for g in gradients(frames, False)]
+        assert calls == []
+    for got, want in zip(batched, per_step):
+        assert np.abs(want).sum() > 0
+        np.testing.assert_allclose(
+            got, want, rtol=rtol, atol=rtol * np.abs(want).max()
+        )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="only a TensorFlow graph traces an unknown number of frames",
+)
+def test_unrolled_training_of_an_unknown_length_takes_per_step_gradients():
+    import tensorflow as tf
+
+    from predrnn_keras.layers.conv import BatchedKernelGradient
+
+    cell = PredRNNCell([4, 4], output_channels=4, filter_size=3)
+    rnn = SpatioTemporalRNN(cell, return_sequences=True, unroll=True)
+    x = np.random.default_rng(17).random((2, 4, 6, 5, 5)).astype("float32")
+    rnn.build(x.shape)
+    TestCase.randomize_weights(rnn, seed=18)
+    kernels = [layer.kernel.value for layer in cell.convolutions()]
+
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(rnn(x, training=True)))
+        return tape.gradient(loss, kernels)
+
+    spec = tf.TensorSpec((None, None, 6, 5, 5), "float32")
+    with mock.patch.object(BatchedKernelGradient, "gate") as gate:
+        # The rolled fallback's steps live inside the loop: no batching.
+        rolled = tf.function(gradients, input_signature=[spec])(x)
+        gate.assert_not_called()
+    unrolled = tf.function(gradients)(x)
+    for got, want in zip(rolled, unrolled):
+        assert np.abs(want).sum() > 0
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -56,8 +56,18 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
             reusing = keras.backend.backend() in _REUSING
             if reusing and convolutions is not None:
                 # Prepare each kernel once per sequence rather than at every
-                # step (see `reusing_kernels`).
-                stack.enter_context(reusing_kernels(convolutions()))
+                # step (see `reusing_kernels`); in TensorFlow's unrolled
+                # training loop, also compute each kernel's gradient once
+                # for the whole sequence (`BatchedKernelGradient`). A rolled
+                # loop cannot: its steps' tensors live inside the loop.
+                batch_gradients = (
+                    keras.backend.backend() == "tensorflow"
+                    and bool(training)
+                    and self.unroll
+                )
+                stack.enter_context(
+                    reusing_kernels(convolutions(), batch_gradients)
+                )
             return super().call(sequences, initial_state, mask, training)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
