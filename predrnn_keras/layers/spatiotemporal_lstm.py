@@ -199,7 +199,13 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         delta_m = i_p * g_p
         m_new = f_p * m + delta_m
 
-        memory = ops.concatenate([c_new, m_new], axis=-1)
+        # Cast once for the two convolutions that read it (each would cast
+        # it again: two casts per layer and step, and two in the backward
+        # pass, under mixed precision; a no-op in float32).
+        memory = ops.cast(
+            ops.concatenate([c_new, m_new], axis=-1),
+            self.conv_o.compute_dtype,
+        )
         o = ops.sigmoid(o_x + o_h + self._gate(self.conv_o, self.norm_o, memory))
         last = self.conv_last.convolve(memory)
         last = ops.cast(last, self.variable_dtype)
