@@ -236,24 +236,52 @@ def _kernel_gradient_same(inputs, output_gradients, k):
     return grad
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="the TensorFlow route"
+def _gradient(loss, variable, compiled=False):
+    """d loss() / d variable on TensorFlow (a tf.function if `compiled`)
+    or PyTorch, as float32 NumPy."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        (grad,) = torch.autograd.grad(loss(), variable.value)
+        return grad.float().numpy()
+    import tensorflow as tf
+
+    def gradient():
+        with tf.GradientTape() as tape:
+            value = loss()
+        return tape.gradient(value, variable.value)
+
+    if compiled:
+        gradient = tf.function(gradient)
+    return tf.cast(gradient(), "float32").numpy()
+
+
+_BATCHING = pytest.mark.skipif(
+    keras.backend.backend() == "jax",
+    reason="kernel gradients are batched on TensorFlow and PyTorch",
 )
+
+
+@_BATCHING
 @pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize(
     "policy, rtol", [("float32", 1e-5), ("mixed_bfloat16", 1e-2)]
 )
-def test_tensorflow_batched_kernel_gradient_is_the_sum_over_steps(
+def test_batched_kernel_gradient_is_the_sum_over_steps(
     policy, rtol, compiled
 ):
     # A loss sum_t <y_t, g_t> over three steps, of which step 1 does not
     # reach the loss: the kernel's gradient is sum over t in {0, 2} of
     # x_t's windows times g_t, re-derived in NumPy.
-    import tensorflow as tf
-
+    if compiled and keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.function is TensorFlow's")
     rng = np.random.default_rng(9)
     xs = [rng.normal(size=(2, 6, 5, 3)).astype("float32") for _ in range(3)]
     gs = [rng.normal(size=(2, 6, 5, 4)).astype("float32") for _ in range(3)]
+    # Tensors, not constants of the graph: grappler would fold a gradient
+    # of constants with its own (less exact) bfloat16 kernels.
+    x_tensors = [keras.ops.convert_to_tensor(x) for x in xs]
+    g_tensors = [keras.ops.convert_to_tensor(g) for g in gs]
     layer = FeatureMapConv2D(
         4, 3, padding="same", use_bias=False, dtype=policy
     )
@@ -265,26 +293,18 @@ def test_tensorflow_batched_kernel_gradient_is_the_sum_over_steps(
         calls.append(sorted(self.output_gradients))
         return gradient(self, kernel)
 
-    def kernel_gradient(xs, gs):
-        with tf.GradientTape() as tape:
-            with reusing_kernels([layer], batch_gradients=True):
-                outputs = [layer.convolve(x) for x in xs]
-            loss = sum(
-                tf.reduce_sum(tf.cast(outputs[t], "float32") * gs[t])
-                for t in (0, 2)
-            )
-        return tape.gradient(loss, layer.kernel.value)
+    def loss():
+        with reusing_kernels([layer], batch_gradients=True):
+            outputs = [layer.convolve(x) for x in x_tensors]
+        return sum(
+            keras.ops.sum(keras.ops.cast(outputs[t], "float32") * g_tensors[t])
+            for t in (0, 2)
+        )
 
-    if compiled:
-        # Arguments, not constants: grappler would fold a gradient of
-        # constants with its own (less exact) bfloat16 kernels.
-        kernel_gradient = tf.function(kernel_gradient)
     with mock.patch.object(
         BatchedKernelGradient, "kernel_gradient", counting
     ):
-        got = kernel_gradient(
-            [tf.constant(x) for x in xs], [tf.constant(g) for g in gs]
-        ).numpy()
+        got = _gradient(loss, layer.kernel, compiled)
     # One weight gradient for the kernel, from the two steps that count.
     assert calls == [[0, 2]]
     if policy == "mixed_bfloat16":
@@ -296,44 +316,61 @@ def test_tensorflow_batched_kernel_gradient_is_the_sum_over_steps(
     )
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="the TensorFlow route"
-)
+@_BATCHING
 @pytest.mark.parametrize(
-    "options",
+    "options, batched",
     [
-        dict(padding="valid", strides=2),
-        dict(padding="same", dilation_rate=2),
-        dict(padding="valid", dilation_rate=(1, 2)),
+        (dict(padding="same"), True),
+        (dict(padding="valid", strides=2), True),
+        (dict(padding="same", dilation_rate=2), True),
+        (dict(padding="valid", dilation_rate=(1, 2)), True),
+        # PyTorch pads "same" asymmetrically here: per-step gradients.
+        (dict(padding="same", strides=2), "tensorflow"),
+        (dict(padding="same", kernel_size=2), "tensorflow"),
     ],
 )
-def test_tensorflow_batched_kernel_gradient_keeps_the_convolutions_geometry(
-    options,
+def test_batched_kernel_gradient_keeps_the_convolutions_geometry(
+    options, batched
 ):
-    import tensorflow as tf
-
+    if not isinstance(batched, bool):
+        batched = keras.backend.backend() == batched
+    options = {"kernel_size": 3, **options}
     rng = np.random.default_rng(10)
-    xs = [rng.normal(size=(2, 9, 8, 3)).astype("float32") for _ in range(3)]
-    layer = FeatureMapConv2D(4, 3, use_bias=False, **options)
+    xs = [
+        keras.ops.convert_to_tensor(
+            rng.normal(size=(2, 9, 8, 3)).astype("float32")
+        )
+        for _ in range(3)
+    ]
+    layer = FeatureMapConv2D(4, use_bias=False, **options)
     layer.build((2, 9, 8, 3))
     TestCase.randomize_weights(layer, seed=11)
+    assert (BatchedKernelGradient.of(layer) is not None) == batched
 
-    def kernel_gradient(batch_gradients):
-        with tf.GradientTape(persistent=True) as tape:
+    def loss(batch_gradients):
+        def value():
             with reusing_kernels([layer], batch_gradients):
-                loss = sum(
-                    tf.reduce_sum(tf.sin(layer.convolve(tf.constant(x))))
+                return sum(
+                    keras.ops.sum(keras.ops.sin(layer.convolve(x)))
                     for x in xs
                 )
-        first = tape.gradient(loss, layer.kernel.value)
-        # A second gradient from the same tape gives the same result.
-        second = tape.gradient(loss, layer.kernel.value)
-        np.testing.assert_array_equal(first.numpy(), second.numpy())
-        return first.numpy()
 
-    batched = kernel_gradient(True)
-    per_step = kernel_gradient(False)
+        return value
+
+    calls = []
+    gradient = BatchedKernelGradient.kernel_gradient
+
+    def counting(self, kernel):
+        calls.append(len(self.output_gradients))
+        return gradient(self, kernel)
+
+    with mock.patch.object(
+        BatchedKernelGradient, "kernel_gradient", counting
+    ):
+        got = _gradient(loss(True), layer.kernel)
+    assert calls == ([3] if batched else [])
+    per_step = _gradient(loss(False), layer.kernel)
     assert np.abs(per_step).sum() > 0
     np.testing.assert_allclose(
-        batched, per_step, rtol=1e-5, atol=1e-5 * np.abs(per_step).max()
+        got, per_step, rtol=1e-5, atol=1e-5 * np.abs(per_step).max()
     )

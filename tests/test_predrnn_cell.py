@@ -259,35 +259,47 @@ def test_unrolled_rnn_runs_a_rolled_loop_for_an_unknown_length():
 
 
 @pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="TensorFlow's unrolled training loop batches kernel gradients",
+    keras.backend.backend() == "jax",
+    reason="kernel gradients are batched on TensorFlow and PyTorch",
 )
 @pytest.mark.parametrize(
     "policy, rtol", [("float32", 1e-5), ("mixed_bfloat16", 3e-2)]
 )
-def test_unrolled_training_computes_each_kernel_gradient_once(policy, rtol):
-    import tensorflow as tf
-
+def test_training_computes_each_kernel_gradient_once(policy, rtol):
     from predrnn_keras.layers.conv import BatchedKernelGradient
 
+    backend = keras.backend.backend()
     model = PredRNN(
         num_hidden=[4, 4], filter_size=3, patch_size=1, input_length=3,
-        decouple_beta=0.5, unroll=True, dtype=policy,
+        decouple_beta=0.5, dtype=policy,
+        # TensorFlow batches in an unrolled loop; PyTorch in its own.
+        unroll=True if backend == "tensorflow" else None,
     )
     frames = np.random.default_rng(15).random((2, 6, 5, 5, 3))
-    frames = tf.constant(frames.astype("float32"))
+    frames = keras.ops.convert_to_tensor(frames.astype("float32"))
     model.build(frames.shape)
     TestCase.randomize_weights(model, seed=16)
     convolutions = model.cell.convolutions()
     kernels = [layer.kernel.value for layer in convolutions]
 
-    @tf.function
-    def gradients(frames, training):
-        with tf.GradientTape() as tape:
-            predictions = model(frames, training=training)
-            loss = tf.reduce_mean(tf.square(predictions - frames[:, 1:]))
-            loss = loss + 0.5 * tf.add_n(model.losses)
-        return tape.gradient(loss, kernels)
+    def loss(training):
+        predictions = model(frames, training=training)
+        value = keras.ops.mean(keras.ops.square(predictions - frames[:, 1:]))
+        return value + 0.5 * keras.ops.sum(model.losses)
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def gradients(training):
+            with tf.GradientTape() as tape:
+                value = loss(training)
+            return tape.gradient(value, kernels)
+    else:
+        import torch
+
+        def gradients(training):
+            return torch.autograd.grad(loss(training), kernels)
 
     calls = []
     gradient = BatchedKernelGradient.kernel_gradient
@@ -299,14 +311,17 @@ def test_unrolled_training_computes_each_kernel_gradient_once(policy, rtol):
     with mock.patch.object(
         BatchedKernelGradient, "kernel_gradient", counting
     ):
-        batched = [g.numpy() for g in gradients(frames, True)]
+        batched = [TestCase.to_numpy(g) for g in gradients(True)]
         # Each kernel's gradient once, from all its convolutions: one per
-        # step (five), two per layer and step for the shared adapter.
+        # step (five), two per layer and step for the shared adapter; in
+        # bfloat16 only (`batches_kernel_gradients`).
         steps = {id(layer): 5 for layer in convolutions}
         steps[id(model.cell.adapter)] = 2 * 2 * 5
+        if policy == "float32":
+            steps = {}
         assert sorted(calls) == sorted(steps.items())
         calls.clear()
-        per_step = [g.numpy() for g in gradients(frames, False)]
+        per_step = [TestCase.to_numpy(g) for g in gradients(False)]
         assert calls == []
     for got, want in zip(batched, per_step):
         assert np.abs(want).sum() > 0
@@ -324,8 +339,13 @@ def test_unrolled_training_of_an_unknown_length_takes_per_step_gradients():
 
     from predrnn_keras.layers.conv import BatchedKernelGradient
 
-    cell = PredRNNCell([4, 4], output_channels=4, filter_size=3)
-    rnn = SpatioTemporalRNN(cell, return_sequences=True, unroll=True)
+    policy = "mixed_bfloat16"
+    cell = PredRNNCell(
+        [4, 4], output_channels=4, filter_size=3, dtype=policy
+    )
+    rnn = SpatioTemporalRNN(
+        cell, return_sequences=True, unroll=True, dtype=policy
+    )
     x = np.random.default_rng(17).random((2, 4, 6, 5, 5)).astype("float32")
     rnn.build(x.shape)
     TestCase.randomize_weights(rnn, seed=18)
@@ -337,11 +357,30 @@ def test_unrolled_training_of_an_unknown_length_takes_per_step_gradients():
         return tape.gradient(loss, kernels)
 
     spec = tf.TensorSpec((None, None, 6, 5, 5), "float32")
-    with mock.patch.object(BatchedKernelGradient, "gate") as gate:
+    gate = BatchedKernelGradient.gate
+    with mock.patch.object(
+        BatchedKernelGradient, "gate", autospec=True, side_effect=gate
+    ) as spy:
         # The rolled fallback's steps live inside the loop: no batching.
         rolled = tf.function(gradients, input_signature=[spec])(x)
-        gate.assert_not_called()
-    unrolled = tf.function(gradients)(x)
+        assert spy.call_count == 0
+        # A known length is unrolled and batched.
+        unrolled = tf.function(gradients)(x)
+        assert spy.call_count == len(cell.convolutions())
     for got, want in zip(rolled, unrolled):
+        got, want = np.asarray(got), np.asarray(want)
         assert np.abs(want).sum() > 0
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            got, want, rtol=3e-2, atol=3e-2 * np.abs(want).max()
+        )
+
+
+def test_kernel_gradients_are_batched_in_bfloat16_where_measured():
+    batches = spatiotemporal_rnn.batches_kernel_gradients
+    assert batches("tensorflow", "bfloat16", unrolled=True)
+    assert not batches("tensorflow", "bfloat16", unrolled=False)
+    assert batches("torch", "bfloat16", unrolled=False)
+    assert batches("torch", "bfloat16", unrolled=True)
+    for backend in ("tensorflow", "torch"):
+        assert not batches(backend, "float32", unrolled=True)
+    assert not batches("jax", "bfloat16", unrolled=True)

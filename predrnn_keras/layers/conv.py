@@ -1,6 +1,7 @@
 """The convolution of the ST-LSTM stack, without layout copies on PyTorch."""
 
 import contextlib
+import functools
 import threading
 
 import keras
@@ -41,10 +42,11 @@ def reusing_kernels(layers, batch_gradients=False):
 
     Args:
         layers: the `FeatureMapConv2D` layers, built.
-        batch_gradients: bool, TensorFlow only: compute each kernel's
-            gradient once for the whole sequence (`BatchedKernelGradient`).
-            Only for a time loop unrolled in Python: the convolutions'
-            inputs and output gradients must be tensors of one graph.
+        batch_gradients: bool, compute each kernel's gradient once for the
+            whole sequence (`BatchedKernelGradient`), on TensorFlow and
+            PyTorch. On TensorFlow only for a time loop unrolled in
+            Python: the convolutions' inputs and output gradients must be
+            tensors of one graph.
     """
     kernels = getattr(_reused, "kernels", None)
     if kernels is None:
@@ -55,7 +57,8 @@ def reusing_kernels(layers, batch_gradients=False):
             kernel = layer.prepared_kernel()
             batched = None
             if batch_gradients:
-                batched = BatchedKernelGradient(layer)
+                batched = BatchedKernelGradient.of(layer)
+            if batched is not None:
                 kernel = batched.gate(kernel)
             kernels[id(layer)] = (kernel, batched)
             added.append(id(layer))
@@ -157,31 +160,55 @@ class FeatureMapConv2D(keras.layers.Conv2D):
 class BatchedKernelGradient:
     """One kernel's gradient for a whole sequence, as one convolution.
 
-    TensorFlow's gradient of an unrolled recurrent cell has one
-    weight-gradient convolution per kernel and step, summed: 19 small
-    convolutions of 8 samples for each kernel of the paper configuration.
-    Their sum is the weight gradient of one convolution over all the
-    steps' inputs stacked on the batch axis, and the stacked one is faster:
-    on a CPU with AMX, 1.4x in bfloat16 (179 against 258 ms for the
-    128 -> 896 gate convolution of 19 steps) and 1.1x in float32.
+    The gradient of a recurrent cell has one weight-gradient convolution per
+    kernel and step, summed: 19 small convolutions of 8 samples for each
+    kernel of the paper configuration. Their sum is the weight gradient of
+    one convolution over all the steps' inputs stacked on the batch axis,
+    and the stacked one is faster: on a CPU with AMX, 1.4x in bfloat16
+    (TensorFlow, 179 against 258 ms for the 128 -> 896 gate convolution of
+    19 steps) and 1.1x in float32.
 
-    The routing: `gate(kernel)` is the kernel every step convolves with,
-    and `capture(inputs, outputs)` wraps each step's output. Both are
-    identities whose gradients (`tf.custom_gradient`) keep each step's
-    output gradient, then, when TensorFlow reaches the kernel after every
-    step that used it, compute the kernel's gradient from all of them at
-    once. The per-step weight gradients that TensorFlow also builds have no
-    consumer left and are pruned from the graph. Eagerly they still run
-    (and are discarded): the gradients are right either way, and only a
-    `tf.function` is faster.
+    The routing: `gate(kernel)` gives the kernel every step convolves with,
+    and `capture(inputs, outputs)` wraps each step's output. Their
+    gradients keep each step's output gradient and then, when autodiff
+    reaches the kernel after every step that used it, compute the kernel's
+    gradient from all of them at once.
+
+    - TensorFlow (`tf.custom_gradient`): the steps convolve with the gated
+      kernel itself, so TensorFlow still builds the per-step weight
+      gradients; nothing consumes them and a `tf.function` prunes them.
+      Eagerly they run and are discarded. Only for a loop unrolled in
+      Python: a rolled loop's step tensors live inside the loop.
+    - PyTorch (`torch.autograd.Function`): the steps convolve with the
+      kernel detached, so autograd computes only their input gradients,
+      and each captured output links to the gate, which runs after them.
+
+    Create it with `BatchedKernelGradient.of(layer)`, which gives None for
+    a backend or geometry it does not handle (JAX; on PyTorch, strides or
+    an even kernel under "same" padding).
     """
 
     def __init__(self, layer):
         self.layer = layer
-        self.inputs = []
+        self.inputs = {}
         self.output_gradients = {}
+        self._steps = 0
+        self._gated = None
+
+    @classmethod
+    def of(cls, layer):
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            return cls(layer)
+        if backend == "torch" and _torch_padding(layer) is not None:
+            return cls(layer)
+        return None
 
     def gate(self, kernel):
+        """The kernel that each step convolves with."""
+        if keras.backend.backend() == "torch":
+            self._gated = _torch_functions()[0].apply(kernel, self)
+            return self._gated.detach()
         import tensorflow as tf
 
         @tf.custom_gradient
@@ -194,10 +221,16 @@ class BatchedKernelGradient:
         return gate(kernel)
 
     def capture(self, inputs, outputs):
+        """`outputs`, whose gradient is kept for the kernel's."""
+        index = self._steps
+        self._steps += 1
+        if keras.backend.backend() == "torch":
+            return _torch_functions()[1].apply(
+                outputs, inputs, self._gated, self, index
+            )
         import tensorflow as tf
 
-        index = len(self.inputs)
-        self.inputs.append(inputs)
+        self.inputs[index] = inputs
 
         @tf.custom_gradient
         def capture(outputs):
@@ -210,19 +243,108 @@ class BatchedKernelGradient:
         return capture(outputs)
 
     def kernel_gradient(self, kernel):
-        import tensorflow as tf
-
+        """The sum over the captured steps of the kernel's gradient."""
         steps = sorted(self.output_gradients)
         if not steps:
-            return tf.zeros_like(kernel)
+            return ops.zeros_like(kernel)
+        inputs = ops.concatenate([self.inputs[i] for i in steps], axis=0)
+        gradients = ops.concatenate(
+            [self.output_gradients[i] for i in steps], axis=0
+        )
         layer = self.layer
+        if keras.backend.backend() == "torch":
+            import torch
+
+            # NCHW views of the NHWC maps and an OIHW view of the kernel,
+            # as `convolution_op` convolves them.
+            _, weight_gradient, _ = torch.ops.aten.convolution_backward(
+                gradients.permute(0, 3, 1, 2),
+                inputs.permute(0, 3, 1, 2),
+                kernel.permute(3, 2, 0, 1),
+                None,
+                list(layer.strides),
+                _torch_padding(layer),
+                list(layer.dilation_rate),
+                False,
+                [0, 0],
+                1,
+                [False, True, False],
+            )
+            return weight_gradient.permute(2, 3, 1, 0)
+        import tensorflow as tf
+
         return tf.raw_ops.Conv2DBackpropFilter(
-            input=tf.concat([self.inputs[i] for i in steps], axis=0),
+            input=inputs,
             filter_sizes=tf.shape(kernel),
-            out_backprop=tf.concat(
-                [self.output_gradients[i] for i in steps], axis=0
-            ),
+            out_backprop=gradients,
             strides=[1, *layer.strides, 1],
             padding=layer.padding.upper(),
             dilations=[1, *layer.dilation_rate, 1],
         )
+
+
+def _torch_padding(layer):
+    """PyTorch's symmetric padding of the layer, or None if it has none."""
+    if layer.padding == "valid":
+        return [0, 0]
+    if tuple(layer.strides) != (1, 1):
+        return None
+    padding = []
+    for size, rate in zip(layer.kernel_size, layer.dilation_rate):
+        if (size - 1) * rate % 2:
+            return None
+        padding.append((size - 1) * rate // 2)
+    return padding
+
+
+@functools.cache
+def _torch_functions():
+    """The autograd functions of `BatchedKernelGradient` on PyTorch."""
+    import torch
+
+    class Gate(torch.autograd.Function):
+        """The kernel, whose gradient is the batched one."""
+
+        @staticmethod
+        def forward(kernel, batched):
+            return kernel.view_as(kernel)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            kernel, ctx.batched = inputs
+            ctx.kernel = kernel.detach()
+
+        @staticmethod
+        def backward(ctx, unused):
+            batched = ctx.batched
+            gradient = batched.kernel_gradient(ctx.kernel)
+            # The steps' tensors go with this backward pass.
+            batched.inputs.clear()
+            batched.output_gradients.clear()
+            return gradient, None
+
+    class Capture(torch.autograd.Function):
+        """A step's output, whose gradient is kept; linked to the gate.
+
+        The step's input is saved with the node, not in `batched`: a
+        tensor held there would tie `batched` to the autograd graph in a
+        cycle that Python's garbage collector cannot see, and leak it.
+        """
+
+        @staticmethod
+        def forward(outputs, inputs, gated, batched, index):
+            return outputs.view_as(outputs)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            step_inputs, _, ctx.batched, ctx.index = inputs[1:]
+            ctx.save_for_backward(step_inputs)
+
+        @staticmethod
+        def backward(ctx, output_gradient):
+            (step_inputs,) = ctx.saved_tensors
+            ctx.batched.inputs[ctx.index] = step_inputs
+            ctx.batched.output_gradients[ctx.index] = output_gradient
+            return output_gradient, None, None, None, None
+
+    return Gate, Capture

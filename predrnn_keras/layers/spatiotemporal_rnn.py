@@ -14,6 +14,31 @@ from predrnn_keras.layers.precision import Float32Recurrence
 # within noise (5.46 -> 5.20 s), and its training was not measured.
 _REUSING = ("tensorflow", "torch")
 
+
+def batches_kernel_gradients(backend, compute_dtype, unrolled):
+    """Whether a training call computes each kernel's gradient once.
+
+    `BatchedKernelGradient` replaces the per-step weight gradients of each
+    kernel by one convolution over all the steps. Measured on a CPU with
+    AMX (`benchmarks/bench_train_step.py`, A/B in one session):
+
+    - bfloat16 compute ("mixed_bfloat16"): yes. TensorFlow's paper
+      configuration training step 4,375 -> 3,987 ms (1.10x), about 200 MiB
+      more peak memory; PyTorch's 5,024 -> 4,476 ms (1.12x), about 460 MiB
+      more; PyTorch's small configuration level (326 against 323 ms).
+    - float32: no. PyTorch paper 18,314 -> 18,679 ms for 780 MiB more,
+      small 681 -> 834 ms; TensorFlow (unrolled) small 584 -> 618 ms.
+    - TensorFlow only when the loop is unrolled: a rolled loop's step
+      tensors live inside `tf.while_loop`. JAX: no (no side channel
+      through its pure autodiff).
+    """
+    if compute_dtype != "bfloat16":
+        return False
+    if backend == "tensorflow":
+        return bool(unrolled)
+    return backend == "torch"
+
+
 # Ids of the RNNs that run a rolled loop for the call in progress, per thread
 # (TensorFlow's MirroredStrategy calls replicas in threads).
 _rolled = threading.local()
@@ -56,18 +81,18 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
             reusing = keras.backend.backend() in _REUSING
             if reusing and convolutions is not None:
                 # Prepare each kernel once per sequence rather than at every
-                # step (see `reusing_kernels`); in TensorFlow's unrolled
-                # training loop, also compute each kernel's gradient once
-                # for the whole sequence (`BatchedKernelGradient`). A rolled
-                # loop cannot: its steps' tensors live inside the loop.
-                batch_gradients = (
-                    keras.backend.backend() == "tensorflow"
-                    and bool(training)
-                    and self.unroll
+                # step (see `reusing_kernels`), and in training where it
+                # pays, compute each kernel's gradient once for the whole
+                # sequence.
+                layers = convolutions()
+                batch_gradients = bool(training) and bool(layers) and (
+                    batches_kernel_gradients(
+                        keras.backend.backend(),
+                        layers[0].compute_dtype,
+                        self.unroll,
+                    )
                 )
-                stack.enter_context(
-                    reusing_kernels(convolutions(), batch_gradients)
-                )
+                stack.enter_context(reusing_kernels(layers, batch_gradients))
             return super().call(sequences, initial_state, mask, training)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
