@@ -179,6 +179,17 @@ def _kernel_gradients(rnn, x):
     return [TestCase.to_numpy(keras.ops.cast(g, "float32")) for g in grads]
 
 
+def _assert_gradients_close(got, want, rtol):
+    """Pairwise equal gradient lists, within `rtol` of each one's largest."""
+    assert len(got) == len(want)
+    for got_one, want_one in zip(got, want):
+        got_one, want_one = np.asarray(got_one), np.asarray(want_one)
+        assert np.abs(want_one).sum() > 0
+        np.testing.assert_allclose(
+            got_one, want_one, rtol=rtol, atol=rtol * np.abs(want_one).max()
+        )
+
+
 @pytest.mark.skipif(
     keras.backend.backend() == "jax",
     reason="the RNN prepares kernels once per sequence on TensorFlow and "
@@ -223,13 +234,9 @@ def test_reused_kernels_sum_the_gradient_of_every_step(policy, rtol):
     with mock.patch.object(spatiotemporal_rnn, "_REUSING", ()):
         per_step = _kernel_gradients(rnn, x)
     assert len(reused) == len(rnn.cell.convolutions())
-    for got, want in zip(reused, per_step):
-        assert np.abs(want).sum() > 0
-        # Under mixed precision the steps' gradients are summed in
-        # bfloat16 (8 significant bits) rather than float32.
-        np.testing.assert_allclose(
-            got, want, rtol=rtol, atol=rtol * np.abs(want).max()
-        )
+    # Under mixed precision the steps' gradients are summed in bfloat16 (8
+    # significant bits) rather than float32.
+    _assert_gradients_close(reused, per_step, rtol)
 
 
 @pytest.mark.skipif(
@@ -323,11 +330,7 @@ def test_training_computes_each_kernel_gradient_once(policy, rtol):
         calls.clear()
         per_step = [TestCase.to_numpy(g) for g in gradients(False)]
         assert calls == []
-    for got, want in zip(batched, per_step):
-        assert np.abs(want).sum() > 0
-        np.testing.assert_allclose(
-            got, want, rtol=rtol, atol=rtol * np.abs(want).max()
-        )
+    _assert_gradients_close(batched, per_step, rtol)
 
 
 @pytest.mark.skipif(
@@ -367,12 +370,7 @@ def test_unrolled_training_of_an_unknown_length_takes_per_step_gradients():
         # A known length is unrolled and batched.
         unrolled = tf.function(gradients)(x)
         assert spy.call_count == len(cell.convolutions())
-    for got, want in zip(rolled, unrolled):
-        got, want = np.asarray(got), np.asarray(want)
-        assert np.abs(want).sum() > 0
-        np.testing.assert_allclose(
-            got, want, rtol=3e-2, atol=3e-2 * np.abs(want).max()
-        )
+    _assert_gradients_close(rolled, unrolled, rtol=3e-2)
 
 
 def test_kernel_gradients_are_batched_in_bfloat16_where_measured():
