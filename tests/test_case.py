@@ -1,8 +1,14 @@
 """The project's TestCase: Keras' own (private) test harness, wrapped once."""
 
+import contextlib
+from unittest import mock
+
+import keras
 import numpy as np
 from keras import ops
 from keras.src import testing
+
+from predrnn_keras.layers.conv import BatchedKernelGradient
 
 
 class TestCase(testing.TestCase):
@@ -23,6 +29,48 @@ class TestCase(testing.TestCase):
             if "gamma" in weight.path:
                 value += 1.0
             weight.assign(value.astype(weight.dtype))
+
+    @staticmethod
+    def gradients(loss, variables, compiled=False):
+        """d loss() / d each variable, as float32 NumPy arrays.
+
+        TensorFlow (through a `tf.function` if `compiled`) or PyTorch; the
+        gradient tests of kernel reuse and batching skip JAX.
+        """
+        values = [variable.value for variable in variables]
+        if keras.backend.backend() == "torch":
+            import torch
+
+            grads = torch.autograd.grad(loss(), values)
+        else:
+            import tensorflow as tf
+
+            def gradient():
+                with tf.GradientTape() as tape:
+                    value = loss()
+                return tape.gradient(value, values)
+
+            if compiled:
+                gradient = tf.function(gradient)
+            grads = gradient()
+        return [TestCase.to_numpy(ops.cast(g, "float32")) for g in grads]
+
+
+@contextlib.contextmanager
+def kernel_gradient_calls():
+    """Records each `BatchedKernelGradient.kernel_gradient` call as
+    `(layer, sorted indices of the steps whose gradients it had)`."""
+    calls = []
+    kernel_gradient = BatchedKernelGradient.kernel_gradient
+
+    def recording(batched, kernel):
+        calls.append((batched.layer, sorted(batched.output_gradients)))
+        return kernel_gradient(batched, kernel)
+
+    with mock.patch.object(
+        BatchedKernelGradient, "kernel_gradient", recording
+    ):
+        yield calls
 
 
 def st_lstm_weights(layer):

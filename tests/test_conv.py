@@ -1,5 +1,3 @@
-from unittest import mock
-
 import keras
 import numpy as np
 import pytest
@@ -10,6 +8,7 @@ from predrnn_keras.layers.conv import FeatureMapConv2D
 from predrnn_keras.layers.conv import reusing_kernels
 from tests import numpy_reference as ref
 from tests.test_case import TestCase
+from tests.test_case import kernel_gradient_calls
 
 
 class FeatureMapConv2DTest(TestCase):
@@ -236,26 +235,6 @@ def _kernel_gradient_same(inputs, output_gradients, k):
     return grad
 
 
-def _gradient(loss, variable, compiled=False):
-    """d loss() / d variable on TensorFlow (a tf.function if `compiled`)
-    or PyTorch, as float32 NumPy."""
-    if keras.backend.backend() == "torch":
-        import torch
-
-        (grad,) = torch.autograd.grad(loss(), variable.value)
-        return grad.float().numpy()
-    import tensorflow as tf
-
-    def gradient():
-        with tf.GradientTape() as tape:
-            value = loss()
-        return tape.gradient(value, variable.value)
-
-    if compiled:
-        gradient = tf.function(gradient)
-    return tf.cast(gradient(), "float32").numpy()
-
-
 _BATCHING = pytest.mark.skipif(
     keras.backend.backend() == "jax",
     reason="kernel gradients are batched on TensorFlow and PyTorch",
@@ -286,12 +265,6 @@ def test_batched_kernel_gradient_is_the_sum_over_steps(
         4, 3, padding="same", use_bias=False, dtype=policy
     )
     layer.build((2, 6, 5, 3))
-    calls = []
-    gradient = BatchedKernelGradient.kernel_gradient
-
-    def counting(self, kernel):
-        calls.append(sorted(self.output_gradients))
-        return gradient(self, kernel)
 
     def loss():
         with reusing_kernels([layer], batch_gradients=True):
@@ -301,12 +274,10 @@ def test_batched_kernel_gradient_is_the_sum_over_steps(
             for t in (0, 2)
         )
 
-    with mock.patch.object(
-        BatchedKernelGradient, "kernel_gradient", counting
-    ):
-        got = _gradient(loss, layer.kernel, compiled)
+    with kernel_gradient_calls() as calls:
+        (got,) = TestCase.gradients(loss, [layer.kernel], compiled)
     # One weight gradient for the kernel, from the two steps that count.
-    assert calls == [[0, 2]]
+    assert calls == [(layer, [0, 2])]
     if policy == "mixed_bfloat16":
         xs = [ref.round_to_bfloat16(x) for x in xs]
         gs = [ref.round_to_bfloat16(g) for g in gs]
@@ -357,19 +328,10 @@ def test_batched_kernel_gradient_keeps_the_convolutions_geometry(
 
         return value
 
-    calls = []
-    gradient = BatchedKernelGradient.kernel_gradient
-
-    def counting(self, kernel):
-        calls.append(len(self.output_gradients))
-        return gradient(self, kernel)
-
-    with mock.patch.object(
-        BatchedKernelGradient, "kernel_gradient", counting
-    ):
-        got = _gradient(loss(True), layer.kernel)
-    assert calls == ([3] if batched else [])
-    per_step = _gradient(loss(False), layer.kernel)
+    with kernel_gradient_calls() as calls:
+        (got,) = TestCase.gradients(loss(True), [layer.kernel])
+    assert calls == ([(layer, [0, 1, 2])] if batched else [])
+    (per_step,) = TestCase.gradients(loss(False), [layer.kernel])
     assert np.abs(per_step).sum() > 0
     np.testing.assert_allclose(
         got, per_step, rtol=1e-5, atol=1e-5 * np.abs(per_step).max()

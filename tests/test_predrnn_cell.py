@@ -14,6 +14,7 @@ from predrnn_keras.layers import spatiotemporal_rnn
 from predrnn_keras.layers.conv import FeatureMapConv2D
 from tests import numpy_reference as ref
 from tests.test_case import TestCase
+from tests.test_case import kernel_gradient_calls
 from tests.test_case import st_lstm_weights
 
 
@@ -165,18 +166,12 @@ def _rnn_and_sequence(policy, decoupling=True):
 def _kernel_gradients(rnn, x):
     """d sum(outputs^2) / d kernel of every convolution, float32 NumPy."""
     kernels = [layer.kernel for layer in rnn.cell.convolutions()]
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
 
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(tf.cast(rnn(x), "float32")))
-        grads = tape.gradient(loss, [k.value for k in kernels])
-    else:
-        import torch
+    def loss():
+        outputs = keras.ops.cast(rnn(x), "float32")
+        return keras.ops.sum(keras.ops.square(outputs))
 
-        loss = rnn(x).float().square().sum()
-        grads = torch.autograd.grad(loss, [k.value for k in kernels])
-    return [TestCase.to_numpy(keras.ops.cast(g, "float32")) for g in grads]
+    return TestCase.gradients(loss, kernels)
 
 
 def _assert_gradients_close(got, want, rtol):
@@ -273,8 +268,6 @@ def test_unrolled_rnn_runs_a_rolled_loop_for_an_unknown_length():
     "policy, rtol", [("float32", 1e-5), ("mixed_bfloat16", 3e-2)]
 )
 def test_training_computes_each_kernel_gradient_once(policy, rtol):
-    from predrnn_keras.layers.conv import BatchedKernelGradient
-
     backend = keras.backend.backend()
     model = PredRNN(
         num_hidden=[4, 4], filter_size=3, patch_size=1, input_length=3,
@@ -287,38 +280,19 @@ def test_training_computes_each_kernel_gradient_once(policy, rtol):
     model.build(frames.shape)
     TestCase.randomize_weights(model, seed=16)
     convolutions = model.cell.convolutions()
-    kernels = [layer.kernel.value for layer in convolutions]
+    kernels = [layer.kernel for layer in convolutions]
 
     def loss(training):
-        predictions = model(frames, training=training)
-        value = keras.ops.mean(keras.ops.square(predictions - frames[:, 1:]))
-        return value + 0.5 * keras.ops.sum(model.losses)
+        def value():
+            predictions = model(frames, training=training)
+            error = keras.ops.square(predictions - frames[:, 1:])
+            return keras.ops.mean(error) + 0.5 * keras.ops.sum(model.losses)
 
-    if backend == "tensorflow":
-        import tensorflow as tf
+        return value
 
-        @tf.function
-        def gradients(training):
-            with tf.GradientTape() as tape:
-                value = loss(training)
-            return tape.gradient(value, kernels)
-    else:
-        import torch
-
-        def gradients(training):
-            return torch.autograd.grad(loss(training), kernels)
-
-    calls = []
-    gradient = BatchedKernelGradient.kernel_gradient
-
-    def counting(self, kernel):
-        calls.append((id(self.layer), len(self.output_gradients)))
-        return gradient(self, kernel)
-
-    with mock.patch.object(
-        BatchedKernelGradient, "kernel_gradient", counting
-    ):
-        batched = [TestCase.to_numpy(g) for g in gradients(True)]
+    compiled = backend == "tensorflow"
+    with kernel_gradient_calls() as calls:
+        batched = TestCase.gradients(loss(True), kernels, compiled)
         # Each kernel's gradient once, from all its convolutions: one per
         # step (five), two per layer and step for the shared adapter; in
         # bfloat16 only (`batches_kernel_gradients`).
@@ -326,9 +300,10 @@ def test_training_computes_each_kernel_gradient_once(policy, rtol):
         steps[id(model.cell.adapter)] = 2 * 2 * 5
         if policy == "float32":
             steps = {}
-        assert sorted(calls) == sorted(steps.items())
+        counts = [(id(layer), len(indices)) for layer, indices in calls]
+        assert sorted(counts) == sorted(steps.items())
         calls.clear()
-        per_step = [TestCase.to_numpy(g) for g in gradients(False)]
+        per_step = TestCase.gradients(loss(False), kernels, compiled)
         assert calls == []
     _assert_gradients_close(batched, per_step, rtol)
 
