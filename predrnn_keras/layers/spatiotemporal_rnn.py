@@ -77,9 +77,9 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
         with contextlib.ExitStack() as stack:
             if self._unroll and sequences.shape[1] is None:
                 stack.enter_context(_rolled_loop(self))
+            backend = keras.backend.backend()
             convolutions = getattr(self.cell, "convolutions", None)
-            reusing = keras.backend.backend() in _REUSING
-            if reusing and convolutions is not None:
+            if backend in _REUSING and convolutions is not None:
                 # Prepare each kernel once per sequence rather than at every
                 # step (see `reusing_kernels`), and in training where it
                 # pays, compute each kernel's gradient once for the whole
@@ -87,9 +87,7 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
                 layers = convolutions()
                 batch_gradients = bool(training) and bool(layers) and (
                     batches_kernel_gradients(
-                        keras.backend.backend(),
-                        layers[0].compute_dtype,
-                        self.unroll,
+                        backend, layers[0].compute_dtype, self.unroll
                     )
                 )
                 stack.enter_context(reusing_kernels(layers, batch_gradients))
