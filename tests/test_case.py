@@ -11,6 +11,10 @@ from keras.src import testing
 from predrnn_keras.layers.conv import BatchedKernelGradient
 
 
+# Every backend, for switches that name backends.
+ALL_BACKENDS = ("tensorflow", "jax", "torch")
+
+
 class TestCase(testing.TestCase):
     """`keras.src.testing.TestCase` with helpers for the model tests."""
 
@@ -34,14 +38,23 @@ class TestCase(testing.TestCase):
     def gradients(loss, variables, compiled=False):
         """d loss() / d each variable, as float32 NumPy arrays.
 
-        TensorFlow (through a `tf.function` if `compiled`) or PyTorch; the
-        gradient tests of kernel reuse and batching skip JAX.
+        TensorFlow (through a `tf.function` if `compiled`), PyTorch, or JAX
+        (`jax.grad`, the variables' values mapped in a `StatelessScope`).
         """
         values = [variable.value for variable in variables]
         if keras.backend.backend() == "torch":
             import torch
 
             grads = torch.autograd.grad(loss(), values)
+        elif keras.backend.backend() == "jax":
+            import jax
+
+            def stateless_loss(values):
+                mapping = list(zip(variables, values))
+                with keras.StatelessScope(state_mapping=mapping):
+                    return loss()
+
+            grads = jax.grad(stateless_loss)(values)
         else:
             import tensorflow as tf
 
