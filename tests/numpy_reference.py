@@ -54,14 +54,35 @@ def conv2d_same_bfloat16(x, kernel):
     return round_to_bfloat16(out).astype(np.float64)
 
 
-def st_lstm_step(x, h, c, m, w, forget_bias=1.0, conv=conv2d_same):
+def st_lstm_step(
+    x, h, c, m, w, forget_bias=1.0, conv=conv2d_same, stacked_gates=False
+):
     """One ST-LSTM step. `w` maps names to kernels and optional norms.
 
     `conv` computes every convolution (`conv2d_same_bfloat16` for mixed
-    precision); everything else is float64.
+    precision); everything else is float64. With `stacked_gates` each sum of
+    gate convolutions (x with h for i, f, g, o; x with m for i', f', g') is
+    computed as one `conv` of the stacked inputs with the stacked kernels,
+    as the layer does without layer normalisation: under mixed precision
+    each sum is then rounded to bfloat16 once. Without norms only.
 
     Returns h_new, c_new, m_new, delta_c, delta_m.
     """
+    n = h.shape[-1]
+    if stacked_gates:
+        kx = w["conv_x"]
+        # x's [i, f, g] and o with h's [i, f, g, o]; x's [i', f', g'] with m.
+        kx_ifgo = np.concatenate([kx[..., : 3 * n], kx[..., 6 * n :]], axis=-1)
+        kernel_xh = np.concatenate([kx_ifgo, w["conv_h"]], axis=2)
+        kernel_xm = np.concatenate([kx[..., 3 * n : 6 * n], w["conv_m"]], axis=2)
+        xh = conv(np.concatenate([x, h], axis=-1), kernel_xh)
+        xm = conv(np.concatenate([x, m], axis=-1), kernel_xm)
+        i_sum, f_sum, g_sum, o_sum = np.split(xh, 4, axis=-1)
+        ip_sum, fp_sum, gp_sum = np.split(xm, 3, axis=-1)
+        return _st_lstm_memories(
+            c, m, w, forget_bias, conv,
+            (i_sum, f_sum, g_sum, o_sum, ip_sum, fp_sum, gp_sum),
+        )
 
     def gate(name, inputs):
         out = conv(inputs, w[f"conv_{name}"])
@@ -70,7 +91,6 @@ def st_lstm_step(x, h, c, m, w, forget_bias=1.0, conv=conv2d_same):
             out = layer_norm(out, gamma, beta)
         return out
 
-    n = h.shape[-1]
     xg, hg, mg = gate("x", x), gate("h", h), gate("m", m)
     i_x, f_x, g_x = xg[..., :n], xg[..., n : 2 * n], xg[..., 2 * n : 3 * n]
     i_xp, f_xp = xg[..., 3 * n : 4 * n], xg[..., 4 * n : 5 * n]
@@ -78,16 +98,27 @@ def st_lstm_step(x, h, c, m, w, forget_bias=1.0, conv=conv2d_same):
     i_h, f_h, g_h, o_h = (hg[..., j * n : (j + 1) * n] for j in range(4))
     i_m, f_m, g_m = (mg[..., j * n : (j + 1) * n] for j in range(3))
 
-    i = sigmoid(i_x + i_h)
-    f = sigmoid(f_x + f_h + forget_bias)
-    g = np.tanh(g_x + g_h)
+    sums = (
+        i_x + i_h, f_x + f_h, g_x + g_h, o_x + o_h,
+        i_xp + i_m, f_xp + f_m, g_xp + g_m,
+    )
+    return _st_lstm_memories(c, m, w, forget_bias, conv, sums, gate)
+
+
+def _st_lstm_memories(c, m, w, forget_bias, conv, sums, gate=None):
+    """The rest of `st_lstm_step`, from the sums of the gate convolutions."""
+    i_sum, f_sum, g_sum, o_sum, ip_sum, fp_sum, gp_sum = sums
+    i = sigmoid(i_sum)
+    f = sigmoid(f_sum + forget_bias)
+    g = np.tanh(g_sum)
     c_new = f * c + i * g
-    i_p = sigmoid(i_xp + i_m)
-    f_p = sigmoid(f_xp + f_m + forget_bias)
-    g_p = np.tanh(g_xp + g_m)
+    i_p = sigmoid(ip_sum)
+    f_p = sigmoid(fp_sum + forget_bias)
+    g_p = np.tanh(gp_sum)
     m_new = f_p * m + i_p * g_p
     mem = np.concatenate([c_new, m_new], axis=-1)
-    o = sigmoid(o_x + o_h + gate("o", mem))
+    o_conv = conv(mem, w["conv_o"]) if gate is None else gate("o", mem)
+    o = sigmoid(o_sum + o_conv)
     h_new = o * np.tanh(conv(mem, w["conv_last"]))
     return h_new, c_new, m_new, i * g, i_p * g_p
 

@@ -5,6 +5,7 @@ from absl.testing import parameterized
 
 from predrnn_keras.layers.conv import BatchedKernelGradient
 from predrnn_keras.layers.conv import FeatureMapConv2D
+from predrnn_keras.layers.conv import StackedConvolution
 from predrnn_keras.layers.conv import reusing_kernels
 from tests import numpy_reference as ref
 from tests.test_case import TestCase
@@ -336,3 +337,92 @@ def test_batched_kernel_gradient_keeps_the_convolutions_geometry(
     np.testing.assert_allclose(
         got, per_step, rtol=1e-5, atol=1e-5 * np.abs(per_step).max()
     )
+
+
+def _stacked_parts(policy="float32"):
+    """Two convolutions and the output channels a StackedConvolution takes:
+    channels [0, 1) and [3, 5) of `a` (5 outputs), all 3 of `b`."""
+    a = FeatureMapConv2D(5, 3, padding="same", use_bias=False, dtype=policy)
+    b = FeatureMapConv2D(3, 3, padding="same", use_bias=False, dtype=policy)
+    a.build((2, 6, 5, 2))
+    b.build((2, 6, 5, 4))
+    TestCase.randomize_weights(a, seed=20)
+    TestCase.randomize_weights(b, seed=21)
+    return a, b, [(a, [(0, 1), (3, 5)]), (b, None)]
+
+
+@pytest.mark.parametrize("reused", [False, True])
+def test_stacked_convolution_is_the_sum_of_its_parts(reused):
+    a, b, parts = _stacked_parts()
+    stacked = StackedConvolution(parts)
+    rng = np.random.default_rng(22)
+    xa = rng.normal(size=(2, 6, 5, 2)).astype("float32")
+    xb = rng.normal(size=(2, 6, 5, 4)).astype("float32")
+    ka, kb = TestCase.to_numpy(a.kernel), TestCase.to_numpy(b.kernel)
+    want = (
+        ref.conv2d_same(xa.astype("float64"), ka[..., [0, 3, 4]])
+        + ref.conv2d_same(xb.astype("float64"), kb)
+    )
+    inputs = [keras.ops.convert_to_tensor(x) for x in (xa, xb)]
+    if reused:
+        with reusing_kernels([stacked]):
+            got = stacked.convolve(inputs)
+    else:
+        got = stacked.convolve(inputs)
+    assert tuple(got.shape) == (2, 6, 5, 3)
+    np.testing.assert_allclose(TestCase.to_numpy(got), want, atol=1e-5)
+    # Its kernel is assembled from the layers' kernels, so their gradients
+    # are those of the separate convolutions.
+    weights = keras.ops.convert_to_tensor(
+        rng.normal(size=(2, 6, 5, 3)).astype("float32")
+    )
+
+    def loss(convolve):
+        return lambda: keras.ops.sum(convolve() * weights)
+
+    got = TestCase.gradients(
+        loss(lambda: stacked.convolve(inputs)), [a.kernel, b.kernel]
+    )
+
+    def separate():
+        out_a = a.convolve(inputs[0])
+        out_a = keras.ops.concatenate(
+            [out_a[..., 0:1], out_a[..., 3:5]], axis=-1
+        )
+        return out_a + b.convolve(inputs[1])
+
+    want = TestCase.gradients(loss(separate), [a.kernel, b.kernel])
+    for got_one, want_one in zip(got, want):
+        assert np.abs(want_one).sum() > 0
+        np.testing.assert_allclose(got_one, want_one, rtol=1e-5, atol=1e-5)
+    # Channels the stack does not take get no gradient.
+    np.testing.assert_array_equal(got[0][..., [1, 2]], 0.0)
+
+
+def test_stacked_convolution_prepares_the_stacked_kernel():
+    a, b, parts = _stacked_parts("mixed_bfloat16")
+    stacked = StackedConvolution(parts)
+    assert stacked.compute_dtype == "bfloat16"
+    kernel = stacked.prepared_kernel()
+    assert keras.backend.standardize_dtype(kernel.dtype) == "bfloat16"
+    # (3, 3, 2 + 4, 3), the input axis stacked; on PyTorch a channels-last
+    # layout of the same values.
+    assert tuple(kernel.shape) == (3, 3, 6, 3)
+    ka, kb = TestCase.to_numpy(a.kernel), TestCase.to_numpy(b.kernel)
+    want = np.concatenate([ka[..., [0, 3, 4]], kb], axis=2)
+    np.testing.assert_array_equal(
+        TestCase.to_numpy(keras.ops.cast(kernel, "float32")),
+        ref.round_to_bfloat16(want),
+    )
+
+
+def test_stacked_convolution_refuses_parts_it_cannot_sum():
+    a, b, _ = _stacked_parts()
+    strided = FeatureMapConv2D(3, 3, strides=2, use_bias=False, name="strided")
+    strided.build((2, 6, 5, 4))
+    with pytest.raises(ValueError, match=r"strided\.strides=\(2, 2\)"):
+        StackedConvolution([(a, None), (strided, None)])
+    biased = FeatureMapConv2D(3, 3, padding="same", name="biased")
+    biased.build((2, 6, 5, 4))
+    with pytest.raises(ValueError, match="biased with use_bias=True"):
+        StackedConvolution([(a, None), (biased, None)])

@@ -8,15 +8,20 @@ the memory updates must be exact float32 arithmetic, which a bfloat16
 memory path (an error of ~4e-3 relative) cannot be.
 """
 
+from unittest import mock
+
 import numpy as np
 import pytest
+from absl.testing import parameterized
 from keras import ops
 
 from predrnn_keras import PredRNNV2
 from predrnn_keras import config as recipe_config
 from predrnn_keras.layers import PredRNNCell
 from predrnn_keras.layers import SpatioTemporalLSTM
+from predrnn_keras.layers import spatiotemporal_lstm
 from tests import numpy_reference as ref
+from tests.test_case import ALL_BACKENDS
 from tests.test_case import TestCase
 from tests.test_case import st_lstm_weights
 from tests.workflow_helpers import kill_after_first_checkpoint
@@ -41,7 +46,14 @@ class MixedLayerTest(TestCase):
         )
         return x, h, c, m
 
-    def test_convolutions_in_bfloat16_and_the_rest_in_float32(self):
+    @parameterized.named_parameters(("stacked", True), ("separate", False))
+    def test_convolutions_in_bfloat16_and_the_rest_in_float32(self, stacked):
+        self.enter_context(
+            mock.patch.object(
+                spatiotemporal_lstm, "STACKED_GATE_BACKENDS",
+                ALL_BACKENDS if stacked else (),
+            )
+        )
         x, h, c, m = self.inputs()
         layer = SpatioTemporalLSTM(4, filter_size=3, dtype=MIXED)
         layer.build(x.shape, h.shape, c.shape, m.shape)
@@ -51,9 +63,12 @@ class MixedLayerTest(TestCase):
             self.assertEqual(weight.dtype, "float32")
         outputs = [self.to_numpy(o) for o in layer(x, h, c, m)]
         weights = st_lstm_weights(layer)
+        # Stacked, the layer rounds each sum of gate convolutions to
+        # bfloat16 once; separate, each convolution.
+        self.assertEqual(layer.stacks_gate_convolutions(), stacked)
         mixed = ref.st_lstm_step(
             x.astype("float64"), h, c, m, weights,
-            conv=ref.conv2d_same_bfloat16,
+            conv=ref.conv2d_same_bfloat16, stacked_gates=stacked,
         )
         exact = ref.st_lstm_step(x.astype("float64"), h, c, m, weights)
         for name, got, want, full in zip(

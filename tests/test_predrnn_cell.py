@@ -10,9 +10,13 @@ from absl.testing import parameterized
 from predrnn_keras import PredRNN
 from predrnn_keras import PredRNNCell
 from predrnn_keras import SpatioTemporalRNN
+from predrnn_keras.layers import SpatioTemporalLSTM
+from predrnn_keras.layers import spatiotemporal_lstm
 from predrnn_keras.layers import spatiotemporal_rnn
 from predrnn_keras.layers.conv import FeatureMapConv2D
+from predrnn_keras.layers.conv import StackedConvolution
 from tests import numpy_reference as ref
+from tests.test_case import ALL_BACKENDS
 from tests.test_case import TestCase
 from tests.test_case import kernel_gradient_calls
 from tests.test_case import st_lstm_weights
@@ -137,6 +141,36 @@ class SequenceTest(TestCase):
                 [id(layer) for layer in found],
             )
 
+    def test_step_convolutions_stack_the_gates_without_layer_norm(self):
+        # Where measured to pay (`stacks_gate_convolutions`).
+        layer = SpatioTemporalLSTM(4, filter_size=3)
+        self.assertEqual(
+            layer.stacks_gate_convolutions(),
+            keras.backend.backend() in ("tensorflow", "torch"),
+        )
+        self.enter_context(
+            mock.patch.object(
+                spatiotemporal_lstm, "STACKED_GATE_BACKENDS", ALL_BACKENDS
+            )
+        )
+        for layer_norm in (False, True):
+            cell = PredRNNCell(
+                [4, 4], output_channels=4, filter_size=3,
+                layer_norm=layer_norm, decoupling=True,
+            )
+            cell.build((None, 6, 5, 5))
+            want = []
+            for layer in cell.st_lstm_layers:
+                gates = [layer.conv_x, layer.conv_h, layer.conv_m]
+                if not layer_norm:
+                    gates = [layer.gates_xh, layer.gates_xm]
+                want += gates + [layer.conv_o, layer.conv_last]
+            want += [cell.head, cell.adapter]
+            self.assertEqual(
+                [id(conv) for conv in cell.step_convolutions()],
+                [id(conv) for conv in want],
+            )
+
     def test_cell_serialization(self):
         cell = PredRNNCell(
             [8, 8], output_channels=16, filter_size=5, decoupling=True
@@ -193,15 +227,25 @@ def _assert_gradients_close(got, want, rtol):
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_rnn_prepares_each_kernel_once_per_sequence(policy):
     rnn, x = _rnn_and_sequence(policy)
-    convolutions = rnn.cell.convolutions()
+    # The stacked gate convolutions, conv_o, conv_last, head and adapter.
+    convolutions = rnn.cell.step_convolutions()
+    assert len(convolutions) == 2 * 4 + 2
     calls = []
-    prepare = FeatureMapConv2D.prepared_kernel
 
-    def counting(layer):
-        calls.append(id(layer))
-        return prepare(layer)
+    def counting(prepare):
+        def prepared_kernel(layer):
+            calls.append(id(layer))
+            return prepare(layer)
 
-    with mock.patch.object(FeatureMapConv2D, "prepared_kernel", counting):
+        return prepared_kernel
+
+    with mock.patch.object(
+        FeatureMapConv2D, "prepared_kernel",
+        counting(FeatureMapConv2D.prepared_kernel),
+    ), mock.patch.object(
+        StackedConvolution, "prepared_kernel",
+        counting(StackedConvolution.prepared_kernel),
+    ):
         reused = TestCase.to_numpy(keras.ops.cast(rnn(x), "float32"))
         assert sorted(calls) == sorted(id(layer) for layer in convolutions)
         calls.clear()
@@ -279,8 +323,10 @@ def test_training_computes_each_kernel_gradient_once(policy, rtol):
     frames = keras.ops.convert_to_tensor(frames.astype("float32"))
     model.build(frames.shape)
     TestCase.randomize_weights(model, seed=16)
-    convolutions = model.cell.convolutions()
-    kernels = [layer.kernel for layer in convolutions]
+    kernels = [layer.kernel for layer in model.cell.convolutions()]
+    # What the steps convolve with: the stacked gate convolutions, conv_o,
+    # conv_last, the head and the adapter.
+    convolutions = model.cell.step_convolutions()
 
     def loss(training):
         def value():
@@ -344,7 +390,7 @@ def test_unrolled_training_of_an_unknown_length_takes_per_step_gradients():
         assert spy.call_count == 0
         # A known length is unrolled and batched.
         unrolled = tf.function(gradients)(x)
-        assert spy.call_count == len(cell.convolutions())
+        assert spy.call_count == len(cell.step_convolutions())
     _assert_gradients_close(rolled, unrolled, rtol=3e-2)
 
 

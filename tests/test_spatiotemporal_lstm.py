@@ -1,18 +1,32 @@
+from unittest import mock
+
+import keras
 import numpy as np
 import pytest
 from absl.testing import parameterized
 
 from predrnn_keras.layers import SpatioTemporalLSTM
+from predrnn_keras.layers import spatiotemporal_lstm
 from tests import numpy_reference as ref
+from tests.test_case import ALL_BACKENDS
 from tests.test_case import TestCase
 from tests.test_case import st_lstm_weights
 
 
 class SpatioTemporalLSTMTest(TestCase):
     @parameterized.named_parameters(
-        ("plain", False, 3), ("layer_norm", True, 3), ("kernel_5", False, 5)
+        ("plain", False, 3, True),
+        ("layer_norm", True, 3, True),
+        ("kernel_5", False, 5, True),
+        ("plain_unstacked", False, 3, False),
     )
-    def test_correctness(self, layer_norm, filter_size):
+    def test_correctness(self, layer_norm, filter_size, stacked):
+        self.enter_context(
+            mock.patch.object(
+                spatiotemporal_lstm, "STACKED_GATE_BACKENDS",
+                ALL_BACKENDS if stacked else (),
+            )
+        )
         rng = np.random.default_rng(1)
         x = rng.normal(size=(2, 6, 5, 3)).astype("float32")
         h, c, m = (
@@ -23,6 +37,9 @@ class SpatioTemporalLSTMTest(TestCase):
         )
         layer.build(x.shape, h.shape, c.shape, m.shape)
         self.randomize_weights(layer, seed=2)
+        self.assertEqual(
+            layer.stacks_gate_convolutions(), stacked and not layer_norm
+        )
         outputs = layer(x, h, c, m)
         expected = ref.st_lstm_step(
             x.astype("float64"), h, c, m, st_lstm_weights(layer)
@@ -31,6 +48,60 @@ class SpatioTemporalLSTMTest(TestCase):
         for name, got, want in zip(names, outputs, expected):
             np.testing.assert_allclose(
                 self.to_numpy(got), want, atol=1e-5, rtol=1e-5, err_msg=name
+            )
+
+    @parameterized.named_parameters(
+        ("float32", "float32", 1e-5), ("mixed_bfloat16", "mixed_bfloat16", 2e-2)
+    )
+    def test_stacked_gates_equal_the_separate_convolutions(self, policy, rtol):
+        # The same outputs, and the same gradients for every kernel and
+        # input, whether the gate sums are two stacked convolutions or the
+        # three convolutions split and added.
+        rng = np.random.default_rng(4)
+        x, h, c, m = (
+            keras.ops.convert_to_tensor(
+                rng.normal(size=(2, 6, 5, channels)).astype("float32")
+            )
+            for channels in (3, 4, 4, 4)
+        )
+        layer = SpatioTemporalLSTM(4, filter_size=3, dtype=policy)
+        layer.build(x.shape, h.shape, c.shape, m.shape)
+        self.randomize_weights(layer, seed=5)
+        weights = [
+            layer.conv_x.kernel, layer.conv_h.kernel, layer.conv_m.kernel,
+            layer.conv_o.kernel, layer.conv_last.kernel,
+        ]
+        rows = rng.normal(size=(5, 4)).astype("float32")
+
+        def run(stacked):
+            with mock.patch.object(
+                spatiotemporal_lstm, "STACKED_GATE_BACKENDS",
+                ALL_BACKENDS if stacked else (),
+            ):
+                outputs = [
+                    self.to_numpy(keras.ops.cast(t, "float32"))
+                    for t in layer(x, h, c, m)
+                ]
+
+                def loss():
+                    # A weighted sum of all five outputs.
+                    results = layer(x, h, c, m)
+                    return sum(
+                        keras.ops.sum(
+                            keras.ops.cast(t, "float32") * keras.ops.cast(w, "float32")
+                        )
+                        for t, w in zip(results, rows)
+                    )
+
+                return outputs, self.gradients(loss, weights)
+
+        stacked, separate = run(True), run(False)
+        for got, want in zip(stacked[0], separate[0]):
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+        for got, want in zip(stacked[1], separate[1]):
+            self.assertGreater(np.abs(want).sum(), 0)
+            np.testing.assert_allclose(
+                got, want, rtol=rtol, atol=rtol * np.abs(want).max()
             )
 
     def test_forget_bias_is_used(self):

@@ -106,15 +106,7 @@ class FeatureMapConv2D(keras.layers.Conv2D):
         the kernel is the one prepared there for the whole sequence.
         """
         dtype = self.compute_dtype
-        kernel, batched = getattr(_reused, "kernels", {}).get(
-            id(self), (None, None)
-        )
-        if kernel is None:
-            kernel = self.prepared_kernel()
-        inputs = ops.cast(inputs, dtype)
-        outputs = self.convolution_op(inputs, kernel)
-        if batched is not None:
-            outputs = batched.capture(inputs, outputs)
+        outputs = _convolve(self, ops.cast(inputs, dtype))
         if self.use_bias:
             outputs = ops.add(outputs, ops.cast(self.bias, dtype))
         if self.activation is not None:
@@ -125,23 +117,10 @@ class FeatureMapConv2D(keras.layers.Conv2D):
         """The kernel as `convolve` passes it to `convolution_op`.
 
         Its values are the kernel's, `(kernel_h, kernel_w, in, out)`, cast
-        to the compute dtype. On PyTorch its memory is also reordered to
-        `(out, kernel_h, kernel_w, in)`: seen through Keras'
-        `(3, 2, 0, 1)` permutation that is an OIHW kernel in channels-last
-        memory format, which PyTorch's CPU convolution of channels-last
-        maps reads as it is; the variable's own order made it copy the
-        kernel at every call.
+        to the compute dtype; on PyTorch its memory is also reordered (see
+        `_laid_out`).
         """
-        kernel = ops.cast(self.kernel, self.compute_dtype)
-        if keras.backend.backend() != "torch":
-            return kernel
-        height, width, channels_in, channels_out = kernel.shape
-        # Flattening a transposed view copies it into the transposed order.
-        stored = ops.reshape(ops.transpose(kernel, (3, 0, 1, 2)), (-1,))
-        stored = ops.reshape(
-            stored, (channels_out, height, width, channels_in)
-        )
-        return ops.transpose(stored, (1, 2, 3, 0))
+        return _laid_out(ops.cast(self.kernel, self.compute_dtype))
 
     def convolution_op(self, inputs, kernel):
         if keras.backend.backend() != "torch":
@@ -155,6 +134,127 @@ class FeatureMapConv2D(keras.layers.Conv2D):
             data_format="channels_first",
         )
         return ops.transpose(outputs, (0, 2, 3, 1))
+
+
+def _convolve(conv, inputs):
+    """`conv`'s convolution of `inputs`, already in its compute dtype.
+
+    Inside `reusing_kernels` with the kernel prepared there (and, with
+    batched gradients, the output captured for the kernel's gradient);
+    elsewhere with the kernel prepared now.
+    """
+    kernel, batched = getattr(_reused, "kernels", {}).get(
+        id(conv), (None, None)
+    )
+    if kernel is None:
+        kernel = conv.prepared_kernel()
+    outputs = conv.convolution_op(inputs, kernel)
+    if batched is not None:
+        outputs = batched.capture(inputs, outputs)
+    return outputs
+
+
+def _laid_out(kernel):
+    """An `(kernel_h, kernel_w, in, out)` kernel as `convolution_op` reads it.
+
+    Unchanged on TensorFlow and JAX. On PyTorch its memory is reordered to
+    `(out, kernel_h, kernel_w, in)`: seen through Keras' `(3, 2, 0, 1)`
+    permutation that is an OIHW kernel in channels-last memory format, which
+    PyTorch's CPU convolution of channels-last maps reads as it is; the
+    variable's own order made it copy the kernel at every call.
+    """
+    if keras.backend.backend() != "torch":
+        return kernel
+    height, width, channels_in, channels_out = kernel.shape
+    # Flattening a transposed view copies it into the transposed order.
+    stored = ops.reshape(ops.transpose(kernel, (3, 0, 1, 2)), (-1,))
+    stored = ops.reshape(stored, (channels_out, height, width, channels_in))
+    return ops.transpose(stored, (1, 2, 3, 0))
+
+
+class StackedConvolution:
+    """Convolutions whose outputs are summed, run as one convolution.
+
+    For convolutions of one geometry (kernel size, strides, padding,
+    dilation; no bias), `conv_1(x_1)[..., s_1] + conv_2(x_2)[..., s_2]`,
+    where `s_k` selects some output channels of `conv_k`, is one convolution
+    of `x_1` and `x_2` stacked on the channel axis, whose kernel is the
+    selected output channels of each kernel stacked on the input axis. The
+    ST-LSTM sums its gate convolutions this way (`SpatioTemporalLSTM`):
+    the same multiply-adds in fewer, larger convolutions, and no separate
+    additions or splits of the summed gates.
+
+    It holds no weights: its kernel is assembled from the layers' kernels
+    when it is prepared (once per sequence inside `reusing_kernels`), and
+    the gradient flows back to them through the assembly.
+
+    Args:
+        parts: `(layer, channels)` pairs: a `FeatureMapConv2D` and the
+            output channels of its kernel to take, as a list of
+            `(start, stop)` ranges in order, or None for all of them. Every
+            part must select the same number of channels.
+    """
+
+    def __init__(self, parts):
+        self.parts = tuple(
+            (layer, None if channels is None else tuple(channels))
+            for layer, channels in parts
+        )
+        first = self.parts[0][0]
+        geometry = ("kernel_size", "strides", "padding", "dilation_rate")
+        for layer, _ in self.parts:
+            for name in geometry:
+                value, expected = getattr(layer, name), getattr(first, name)
+                if value != expected:
+                    raise ValueError(
+                        "Expected convolutions of one geometry. Received "
+                        f"{layer.name}.{name}={value!r} and "
+                        f"{first.name}.{name}={expected!r}"
+                    )
+            linear = layer.activation in (None, keras.activations.linear)
+            if layer.use_bias or layer.groups != 1 or not linear:
+                raise ValueError(
+                    "Expected convolutions without bias, groups or "
+                    f"activation. Received {layer.name} with "
+                    f"use_bias={layer.use_bias}, groups={layer.groups}, "
+                    f"activation={layer.activation!r}"
+                )
+        self.geometry = first
+        # What `BatchedKernelGradient` reads of a convolution.
+        for name in geometry:
+            setattr(self, name, getattr(first, name))
+
+    @property
+    def compute_dtype(self):
+        return self.geometry.compute_dtype
+
+    def prepared_kernel(self):
+        """The stacked kernel, cast and laid out as `convolution_op` reads it."""
+        kernels = []
+        for layer, channels in self.parts:
+            kernel = ops.cast(layer.kernel, layer.compute_dtype)
+            if channels is not None:
+                pieces = [kernel[..., start:stop] for start, stop in channels]
+                kernel = (
+                    pieces[0] if len(pieces) == 1
+                    else ops.concatenate(pieces, axis=-1)
+                )
+            kernels.append(kernel)
+        return _laid_out(ops.concatenate(kernels, axis=2))
+
+    def convolution_op(self, inputs, kernel):
+        return self.geometry.convolution_op(inputs, kernel)
+
+    def convolve(self, inputs):
+        """The summed convolutions of `inputs`, one tensor per part.
+
+        In the compute dtype, like `FeatureMapConv2D.convolve`.
+        """
+        dtype = self.compute_dtype
+        stacked = ops.concatenate(
+            [ops.cast(x, dtype) for x in inputs], axis=-1
+        )
+        return _convolve(self, stacked)
 
 
 class BatchedKernelGradient:

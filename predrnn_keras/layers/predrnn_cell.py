@@ -195,6 +195,21 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
             layers.append(self.adapter)
         return layers
 
+    def step_convolutions(self):
+        """The convolutions one step runs (`SpatioTemporalRNN` prepares them).
+
+        Each ST-LSTM's `step_convolutions()`, then the head and the adapter.
+        """
+        convolutions = [
+            conv
+            for layer in self.st_lstm_layers
+            for conv in layer.step_convolutions()
+        ]
+        convolutions.append(self.head)
+        if self.adapter is not None:
+            convolutions.append(self.adapter)
+        return convolutions
+
     def get_initial_state(self, batch_size=None):
         height, width = self.spatial_shape
         dtype = self.variable_dtype

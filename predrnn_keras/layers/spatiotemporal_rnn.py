@@ -78,7 +78,7 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
             if self._unroll and sequences.shape[1] is None:
                 stack.enter_context(_rolled_loop(self))
             backend = keras.backend.backend()
-            convolutions = getattr(self.cell, "convolutions", None)
+            convolutions = getattr(self.cell, "step_convolutions", None)
             if backend in _REUSING and convolutions is not None:
                 # Prepare each kernel once per sequence rather than at every
                 # step (see `reusing_kernels`), and in training where it
