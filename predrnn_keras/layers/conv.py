@@ -41,7 +41,8 @@ def reusing_kernels(layers, batch_gradients=False):
     `SpatioTemporalRNN` enters the block on TensorFlow and PyTorch.
 
     Args:
-        layers: the `FeatureMapConv2D` layers, built.
+        layers: the convolutions: built `FeatureMapConv2D` layers or
+            `StackedConvolution`s of them.
         batch_gradients: bool, compute each kernel's gradient once for the
             whole sequence (`BatchedKernelGradient`), on TensorFlow and
             PyTorch. On TensorFlow only for a time loop unrolled in

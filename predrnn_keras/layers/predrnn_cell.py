@@ -179,32 +179,22 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
 
     def convolutions(self):
         """The cell's `FeatureMapConv2D` layers, in every ST-LSTM and after."""
-        layers = [
-            conv
-            for layer in self.st_lstm_layers
-            for conv in (
-                layer.conv_x,
-                layer.conv_h,
-                layer.conv_m,
-                layer.conv_o,
-                layer.conv_last,
-            )
-        ]
-        layers.append(self.head)
-        if self.adapter is not None:
-            layers.append(self.adapter)
-        return layers
+        return self._with_head(
+            layer.convolutions() for layer in self.st_lstm_layers
+        )
 
     def step_convolutions(self):
         """The convolutions one step runs (`SpatioTemporalRNN` prepares them).
 
         Each ST-LSTM's `step_convolutions()`, then the head and the adapter.
         """
-        convolutions = [
-            conv
-            for layer in self.st_lstm_layers
-            for conv in layer.step_convolutions()
-        ]
+        return self._with_head(
+            layer.step_convolutions() for layer in self.st_lstm_layers
+        )
+
+    def _with_head(self, per_layer):
+        """The ST-LSTMs' convolutions, flattened, then head and adapter."""
+        convolutions = [conv for layer in per_layer for conv in layer]
         convolutions.append(self.head)
         if self.adapter is not None:
             convolutions.append(self.adapter)

@@ -201,6 +201,10 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         """
         if self.stacks_gate_convolutions():
             return [self.gates_xh, self.gates_xm, self.conv_o, self.conv_last]
+        return self.convolutions()
+
+    def convolutions(self):
+        """The layer's five `FeatureMapConv2D` layers."""
         return [
             self.conv_x, self.conv_h, self.conv_m, self.conv_o, self.conv_last
         ]
