@@ -363,16 +363,21 @@ def test_stacked_convolution_is_the_sum_of_its_parts(reused):
         ref.conv2d_same(xa.astype("float64"), ka[..., [0, 3, 4]])
         + ref.conv2d_same(xb.astype("float64"), kb)
     )
-    inputs = [keras.ops.convert_to_tensor(x) for x in (xa, xb)]
-    if reused:
-        with reusing_kernels([stacked]):
-            got = stacked.convolve(inputs)
-    else:
-        got = stacked.convolve(inputs)
+    # Variables, for the inputs' gradients below.
+    inputs = [keras.Variable(x, name=f"x{i}") for i, x in enumerate((xa, xb))]
+
+    def convolve():
+        if reused:
+            with reusing_kernels([stacked]):
+                return stacked.convolve([x.value for x in inputs])
+        return stacked.convolve([x.value for x in inputs])
+
+    got = convolve()
     assert tuple(got.shape) == (2, 6, 5, 3)
     np.testing.assert_allclose(TestCase.to_numpy(got), want, atol=1e-5)
     # Its kernel is assembled from the layers' kernels, so their gradients
-    # are those of the separate convolutions.
+    # are those of the separate convolutions; so are the inputs' gradients
+    # (the backward pass stacks the inputs again, `_restacking`).
     weights = keras.ops.convert_to_tensor(
         rng.normal(size=(2, 6, 5, 3)).astype("float32")
     )
@@ -380,23 +385,119 @@ def test_stacked_convolution_is_the_sum_of_its_parts(reused):
     def loss(convolve):
         return lambda: keras.ops.sum(convolve() * weights)
 
-    got = TestCase.gradients(
-        loss(lambda: stacked.convolve(inputs)), [a.kernel, b.kernel]
-    )
+    variables = [a.kernel, b.kernel, *inputs]
+    got = TestCase.gradients(loss(convolve), variables)
 
     def separate():
-        out_a = a.convolve(inputs[0])
+        out_a = a.convolve(inputs[0].value)
         out_a = keras.ops.concatenate(
             [out_a[..., 0:1], out_a[..., 3:5]], axis=-1
         )
-        return out_a + b.convolve(inputs[1])
+        return out_a + b.convolve(inputs[1].value)
 
-    want = TestCase.gradients(loss(separate), [a.kernel, b.kernel])
+    want = TestCase.gradients(loss(separate), variables)
     for got_one, want_one in zip(got, want):
         assert np.abs(want_one).sum() > 0
         np.testing.assert_allclose(got_one, want_one, rtol=1e-5, atol=1e-5)
     # Channels the stack does not take get no gradient.
     np.testing.assert_array_equal(got[0][..., [1, 2]], 0.0)
+    if keras.backend.backend() == "tensorflow":
+        # The same in a graph (the training step's route).
+        compiled = TestCase.gradients(loss(convolve), variables, True)
+        for got_one, want_one in zip(compiled, want):
+            np.testing.assert_allclose(
+                got_one, want_one, rtol=1e-5, atol=1e-5
+            )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch", reason="the PyTorch route"
+)
+@pytest.mark.parametrize("reused", [False, True])
+def test_pytorch_stacked_convolution_keeps_its_inputs_unstacked(reused):
+    import torch
+
+    _, _, parts = _stacked_parts()
+    stacked = StackedConvolution(parts)
+    xa = torch.randn(2, 6, 5, 2, requires_grad=True)
+    xb = torch.randn(2, 6, 5, 4, requires_grad=True)
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        if reused:
+            with reusing_kernels([stacked]):
+                stacked.convolve([xa, xb])
+        else:
+            stacked.convolve([xa, xb])
+    # The backward pass keeps the inputs themselves (which the layer keeps
+    # anyway) and stacks them again when it runs, not their stacked copy
+    # (2 + 4 channels).
+    pointers = {t.untyped_storage().data_ptr() for t in saved}
+    for x in (xa, xb):
+        assert x.untyped_storage().data_ptr() in pointers
+    assert not [t for t in saved if t.shape == (2, 6, 5, 6)]
+
+
+def _ancestors(op):
+    """The operations `op` waits for, through data and control edges."""
+    seen, todo = set(), [op]
+    while todo:
+        current = todo.pop()
+        parents = [t.op for t in current.inputs] + list(current.control_inputs)
+        for parent in parents:
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return seen
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the TensorFlow route"
+)
+def test_tensorflow_stacked_convolution_restacks_after_the_gradient():
+    import tensorflow as tf
+
+    a, b, parts = _stacked_parts()
+    stacked = StackedConvolution(parts)
+    xa = tf.random.normal((2, 6, 5, 2))
+    xb = tf.random.normal((2, 6, 5, 4))
+
+    @tf.function
+    def gradient(xa, xb):
+        with tf.GradientTape() as tape:
+            tape.watch([xa, xb])
+            loss = tf.reduce_sum(stacked.convolve([xa, xb]) ** 2)
+        return tape.gradient(loss, [xa, xb, a.kernel, b.kernel])
+
+    graph = gradient.get_concrete_function(xa, xb).graph
+    filters = [
+        op for op in graph.get_operations()
+        if op.type == "Conv2DBackpropFilter"
+    ]
+    assert len(filters) == 1
+    # The kernel's gradient reads the inputs stacked again in the backward
+    # pass, and that stack waits for the output gradient: inside a
+    # `tf.while_loop`'s gradient, whose iterations run up to 32 at once,
+    # a stack built from the saved inputs alone would be built ahead for
+    # all of them.
+    restacked = filters[0].inputs[0].op
+    assert restacked.type == "ConcatV2"
+    output_gradient = filters[0].inputs[2].op
+    assert output_gradient in _ancestors(restacked)
+    forward = [
+        op for op in graph.get_operations()
+        if op.type == "ConcatV2" and op is not restacked
+        and op.outputs[0].shape == (2, 6, 5, 6)
+    ]
+    assert len(forward) == 1
+    assert forward[0].outputs[0].consumers()[0].type == "Conv2D"
+    got = gradient(xa, xb)
+    for g in got:
+        assert np.abs(TestCase.to_numpy(g)).sum() > 0
 
 
 def test_stacked_convolution_prepares_the_stacked_kernel():

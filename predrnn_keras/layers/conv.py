@@ -249,13 +249,79 @@ class StackedConvolution:
     def convolve(self, inputs):
         """The summed convolutions of `inputs`, one tensor per part.
 
-        In the compute dtype, like `FeatureMapConv2D.convolve`.
+        In the compute dtype, like `FeatureMapConv2D.convolve`. The inputs
+        are stacked for the convolution, and stacked again for its gradient
+        rather than kept stacked for the backward pass (`_restacking`).
         """
         dtype = self.compute_dtype
-        stacked = ops.concatenate(
-            [ops.cast(x, dtype) for x in inputs], axis=-1
+        inputs = [ops.cast(x, dtype) for x in inputs]
+        kernel, batched = getattr(_reused, "kernels", {}).get(
+            id(self), (None, None)
         )
-        return _convolve(self, stacked)
+        if batched is None and _restacks(self):
+            if kernel is None:
+                kernel = self.prepared_kernel()
+            return _restacking(self)(kernel, *inputs)
+        return _convolve(self, ops.concatenate(inputs, axis=-1))
+
+
+def _restacks(conv):
+    """Whether `StackedConvolution.convolve` restacks for the gradient."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return True
+    return backend == "torch" and _torch_padding(conv) is not None
+
+
+def _restacking(conv):
+    """`conv`'s convolution of its inputs stacked, as `f(kernel, *inputs)`.
+
+    The arithmetic of `convolution_op(concatenate(inputs), kernel)`, but
+    the backward pass keeps the inputs as they are (the layer's states,
+    which it keeps anyway) and stacks them again when the gradient runs,
+    instead of keeping each step's stacked copy.
+    """
+    if keras.backend.backend() == "torch":
+        return functools.partial(_torch_functions()[2].apply, conv)
+    import tensorflow as tf
+
+    strides = [1, *conv.strides, 1]
+    dilations = [1, *conv.dilation_rate, 1]
+    padding = conv.padding.upper()
+
+    @tf.custom_gradient
+    def convolve(kernel, *inputs):
+        outputs = conv.convolution_op(tf.concat(inputs, axis=-1), kernel)
+
+        def gradient(output_gradient):
+            # Not before the gradient arrives: the backward loop runs up to
+            # 32 iterations at once (Keras' `parallel_iterations`), and a
+            # stack that needs only the saved inputs would be built ahead
+            # for all of them, holding as much memory as keeping it.
+            with tf.control_dependencies([output_gradient]):
+                stacked = tf.concat(inputs, axis=-1)
+            kernel_gradient = tf.raw_ops.Conv2DBackpropFilter(
+                input=stacked,
+                filter_sizes=tf.shape(kernel),
+                out_backprop=output_gradient,
+                strides=strides,
+                padding=padding,
+                dilations=dilations,
+            )
+            input_gradient = tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(stacked),
+                filter=kernel,
+                out_backprop=output_gradient,
+                strides=strides,
+                padding=padding,
+                dilations=dilations,
+            )
+            sizes = [x.shape[-1] for x in inputs]
+            return [kernel_gradient, *tf.split(input_gradient, sizes, -1)]
+
+        return outputs, gradient
+
+    return convolve
 
 
 class BatchedKernelGradient:
@@ -450,4 +516,54 @@ def _torch_functions():
             ctx.batched.output_gradients[ctx.index] = output_gradient
             return output_gradient, None, None, None, None
 
-    return Gate, Capture
+    class Restacked(torch.autograd.Function):
+        """A stacked convolution that keeps its inputs unstacked."""
+
+        @staticmethod
+        def forward(conv, kernel, *inputs):
+            return conv.convolution_op(torch.cat(inputs, dim=-1), kernel)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.conv = inputs[0]
+            ctx.save_for_backward(*inputs[1:])
+
+        @staticmethod
+        def backward(ctx, output_gradient):
+            kernel, *inputs = ctx.saved_tensors
+            conv = ctx.conv
+            stacked = torch.cat(inputs, dim=-1)
+            # NCHW views of the NHWC maps and an OIHW view of the kernel,
+            # as `convolution_op` convolves them.
+            input_gradient, kernel_gradient, _ = (
+                torch.ops.aten.convolution_backward(
+                    output_gradient.permute(0, 3, 1, 2),
+                    stacked.permute(0, 3, 1, 2),
+                    kernel.permute(3, 2, 0, 1),
+                    None,
+                    list(conv.strides),
+                    _torch_padding(conv),
+                    list(conv.dilation_rate),
+                    False,
+                    [0, 0],
+                    1,
+                    [
+                        any(ctx.needs_input_grad[2:]),
+                        ctx.needs_input_grad[1],
+                        False,
+                    ],
+                )
+            )
+            if kernel_gradient is not None:
+                kernel_gradient = kernel_gradient.permute(2, 3, 1, 0)
+            if input_gradient is None:
+                input_gradients = [None] * len(inputs)
+            else:
+                input_gradients = torch.split(
+                    input_gradient.permute(0, 2, 3, 1),
+                    [x.shape[-1] for x in inputs],
+                    dim=-1,
+                )
+            return (None, kernel_gradient, *input_gradients)
+
+    return Gate, Capture, Restacked
