@@ -7,6 +7,7 @@ from predrnn_keras.layers.conv import BatchedKernelGradient
 from predrnn_keras.layers.conv import FeatureMapConv2D
 from predrnn_keras.layers.conv import StackedConvolution
 from predrnn_keras.layers.conv import reusing_kernels
+from predrnn_keras.layers import conv as conv_module
 from tests import numpy_reference as ref
 from tests.test_case import TestCase
 from tests.test_case import kernel_gradient_calls
@@ -351,8 +352,15 @@ def _stacked_parts(policy="float32"):
     return a, b, [(a, [(0, 1), (3, 5)]), (b, None)]
 
 
+@pytest.mark.parametrize("restacked", [False, True])
 @pytest.mark.parametrize("reused", [False, True])
-def test_stacked_convolution_is_the_sum_of_its_parts(reused):
+def test_stacked_convolution_is_the_sum_of_its_parts(
+    reused, restacked, monkeypatch
+):
+    # On PyTorch, this small stack is restacked for the gradient only with
+    # the threshold lowered (TensorFlow always restacks, JAX never).
+    if restacked:
+        monkeypatch.setattr(conv_module, "TORCH_RESTACK_MIN_ELEMENTS", 0)
     a, b, parts = _stacked_parts()
     stacked = StackedConvolution(parts)
     rng = np.random.default_rng(22)
@@ -414,9 +422,13 @@ def test_stacked_convolution_is_the_sum_of_its_parts(reused):
     keras.backend.backend() != "torch", reason="the PyTorch route"
 )
 @pytest.mark.parametrize("reused", [False, True])
-def test_pytorch_stacked_convolution_keeps_its_inputs_unstacked(reused):
+def test_pytorch_stacked_convolution_keeps_its_inputs_unstacked(
+    reused, monkeypatch
+):
     import torch
 
+    # (2, 6, 5, 6): 360 elements.
+    monkeypatch.setattr(conv_module, "TORCH_RESTACK_MIN_ELEMENTS", 360)
     _, _, parts = _stacked_parts()
     stacked = StackedConvolution(parts)
     xa = torch.randn(2, 6, 5, 2, requires_grad=True)
@@ -440,6 +452,12 @@ def test_pytorch_stacked_convolution_keeps_its_inputs_unstacked(reused):
     for x in (xa, xb):
         assert x.untyped_storage().data_ptr() in pointers
     assert not [t for t in saved if t.shape == (2, 6, 5, 6)]
+    # Below the threshold the convolution keeps the stacked copy.
+    monkeypatch.setattr(conv_module, "TORCH_RESTACK_MIN_ELEMENTS", 361)
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        stacked.convolve([xa, xb])
+    assert [t for t in saved if t.numel() == 360]
 
 
 def _ancestors(op):
