@@ -223,9 +223,12 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
           two A/B pairs each: float32 1.05x (TensorFlow) and 1.09x
           (PyTorch) faster, mixed_bfloat16 1.20x and 1.10x. Paper
           configuration: TensorFlow float32 19,064 -> 17,656 ms (1.08x),
-          for about 580 MiB more peak memory (3,028 against 2,449 MiB);
-          mixed_bfloat16 3,987 -> 3,863 ms, memory level; PyTorch
-          mixed_bfloat16 4,556 -> 4,208 ms (1.08x), less memory.
+          for about 580 MiB more peak memory (3,028 against 2,449 MiB),
+          which keeping the inputs unstacked for the backward pass then
+          cut (`StackedConvolution.convolve`: 15,302 -> 13,881 ms, 2,431
+          against 2,591 MiB in a later session); mixed_bfloat16 3,987 ->
+          3,863 ms, memory level; PyTorch mixed_bfloat16 4,556 -> 4,208 ms
+          (1.08x), less memory.
         - JAX: no. Small configuration 1.17x faster in float32, but at
           paper the float32 step took 23.6 s against about 21 s and 4.6 GiB
           of peak memory against 2.8: JAX assembles the stacked kernels at
