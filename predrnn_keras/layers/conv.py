@@ -305,10 +305,6 @@ def _restacking(conv):
         return functools.partial(_torch_functions()[2].apply, conv)
     import tensorflow as tf
 
-    strides = [1, *conv.strides, 1]
-    dilations = [1, *conv.dilation_rate, 1]
-    padding = conv.padding.upper()
-
     @tf.custom_gradient
     def convolve(kernel, *inputs):
         outputs = conv.convolution_op(tf.concat(inputs, axis=-1), kernel)
@@ -320,21 +316,8 @@ def _restacking(conv):
             # for all of them, holding as much memory as keeping it.
             with tf.control_dependencies([output_gradient]):
                 stacked = tf.concat(inputs, axis=-1)
-            kernel_gradient = tf.raw_ops.Conv2DBackpropFilter(
-                input=stacked,
-                filter_sizes=tf.shape(kernel),
-                out_backprop=output_gradient,
-                strides=strides,
-                padding=padding,
-                dilations=dilations,
-            )
-            input_gradient = tf.raw_ops.Conv2DBackpropInput(
-                input_sizes=tf.shape(stacked),
-                filter=kernel,
-                out_backprop=output_gradient,
-                strides=strides,
-                padding=padding,
-                dilations=dilations,
+            input_gradient, kernel_gradient = _convolution_gradients(
+                conv, stacked, kernel, output_gradient, inputs_too=True
             )
             sizes = [x.shape[-1] for x in inputs]
             return [kernel_gradient, *tf.split(input_gradient, sizes, -1)]
@@ -440,14 +423,29 @@ class BatchedKernelGradient:
         gradients = ops.concatenate(
             [self.output_gradients[i] for i in steps], axis=0
         )
-        layer = self.layer
-        if keras.backend.backend() == "torch":
-            import torch
+        _, kernel_gradient = _convolution_gradients(
+            self.layer, inputs, kernel, gradients, inputs_too=False
+        )
+        return kernel_gradient
 
-            # NCHW views of the NHWC maps and an OIHW view of the kernel,
-            # as `convolution_op` convolves them.
-            _, weight_gradient, _ = torch.ops.aten.convolution_backward(
-                gradients.permute(0, 3, 1, 2),
+
+def _convolution_gradients(layer, inputs, kernel, output_gradient, inputs_too):
+    """`(input gradient, kernel gradient)` of `layer`'s convolution.
+
+    Of `convolution_op(inputs, kernel)` for the output gradient
+    `output_gradient`; the input gradient is None unless `inputs_too`. NHWC
+    maps and an `(kernel_h, kernel_w, in, out)` kernel, as `convolution_op`
+    takes them. TensorFlow, and PyTorch for a symmetric padding
+    (`_torch_padding`).
+    """
+    if keras.backend.backend() == "torch":
+        import torch
+
+        # NCHW views of the NHWC maps and an OIHW view of the kernel, as
+        # `convolution_op` convolves them.
+        input_gradient, kernel_gradient, _ = (
+            torch.ops.aten.convolution_backward(
+                output_gradient.permute(0, 3, 1, 2),
                 inputs.permute(0, 3, 1, 2),
                 kernel.permute(3, 2, 0, 1),
                 None,
@@ -457,19 +455,34 @@ class BatchedKernelGradient:
                 False,
                 [0, 0],
                 1,
-                [False, True, False],
+                [inputs_too, True, False],
             )
-            return weight_gradient.permute(2, 3, 1, 0)
-        import tensorflow as tf
-
-        return tf.raw_ops.Conv2DBackpropFilter(
-            input=inputs,
-            filter_sizes=tf.shape(kernel),
-            out_backprop=gradients,
-            strides=[1, *layer.strides, 1],
-            padding=layer.padding.upper(),
-            dilations=[1, *layer.dilation_rate, 1],
         )
+        if input_gradient is not None:
+            input_gradient = input_gradient.permute(0, 2, 3, 1)
+        return input_gradient, kernel_gradient.permute(2, 3, 1, 0)
+    import tensorflow as tf
+
+    geometry = dict(
+        strides=[1, *layer.strides, 1],
+        padding=layer.padding.upper(),
+        dilations=[1, *layer.dilation_rate, 1],
+    )
+    kernel_gradient = tf.raw_ops.Conv2DBackpropFilter(
+        input=inputs,
+        filter_sizes=tf.shape(kernel),
+        out_backprop=output_gradient,
+        **geometry,
+    )
+    input_gradient = None
+    if inputs_too:
+        input_gradient = tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=tf.shape(inputs),
+            filter=kernel,
+            out_backprop=output_gradient,
+            **geometry,
+        )
+    return input_gradient, kernel_gradient
 
 
 def _torch_padding(layer):
@@ -551,38 +564,17 @@ def _torch_functions():
         @staticmethod
         def backward(ctx, output_gradient):
             kernel, *inputs = ctx.saved_tensors
-            conv = ctx.conv
-            stacked = torch.cat(inputs, dim=-1)
-            # NCHW views of the NHWC maps and an OIHW view of the kernel,
-            # as `convolution_op` convolves them.
-            input_gradient, kernel_gradient, _ = (
-                torch.ops.aten.convolution_backward(
-                    output_gradient.permute(0, 3, 1, 2),
-                    stacked.permute(0, 3, 1, 2),
-                    kernel.permute(3, 2, 0, 1),
-                    None,
-                    list(conv.strides),
-                    _torch_padding(conv),
-                    list(conv.dilation_rate),
-                    False,
-                    [0, 0],
-                    1,
-                    [
-                        any(ctx.needs_input_grad[2:]),
-                        ctx.needs_input_grad[1],
-                        False,
-                    ],
-                )
+            input_gradient, kernel_gradient = _convolution_gradients(
+                ctx.conv,
+                torch.cat(inputs, dim=-1),
+                kernel,
+                output_gradient,
+                inputs_too=any(ctx.needs_input_grad[2:]),
             )
-            if kernel_gradient is not None:
-                kernel_gradient = kernel_gradient.permute(2, 3, 1, 0)
-            if input_gradient is None:
-                input_gradients = [None] * len(inputs)
-            else:
+            input_gradients = [None] * len(inputs)
+            if input_gradient is not None:
                 input_gradients = torch.split(
-                    input_gradient.permute(0, 2, 3, 1),
-                    [x.shape[-1] for x in inputs],
-                    dim=-1,
+                    input_gradient, [x.shape[-1] for x in inputs], dim=-1
                 )
             return (None, kernel_gradient, *input_gradients)
 
