@@ -138,18 +138,27 @@ class FeatureMapConv2D(keras.layers.Conv2D):
         return ops.transpose(outputs, (0, 2, 3, 1))
 
 
-def _convolve(conv, inputs):
-    """`conv`'s convolution of `inputs`, already in its compute dtype.
+def _prepared(conv):
+    """`(kernel, batched)`: `conv`'s kernel and its `BatchedKernelGradient`.
 
-    Inside `reusing_kernels` with the kernel prepared there (and, with
-    batched gradients, the output captured for the kernel's gradient);
-    elsewhere with the kernel prepared now.
+    Inside `reusing_kernels` the kernel prepared there and the batched
+    gradient, if any; elsewhere the kernel prepared now and None.
     """
     kernel, batched = getattr(_reused, "kernels", {}).get(
         id(conv), (None, None)
     )
     if kernel is None:
         kernel = conv.prepared_kernel()
+    return kernel, batched
+
+
+def _convolve(conv, inputs, prepared=None):
+    """`conv`'s convolution of `inputs`, already in its compute dtype.
+
+    With the kernel of `_prepared(conv)` (or `prepared`, its result) and,
+    with batched gradients, the output captured for the kernel's gradient.
+    """
+    kernel, batched = prepared or _prepared(conv)
     outputs = conv.convolution_op(inputs, kernel)
     if batched is not None:
         outputs = batched.capture(inputs, outputs)
@@ -256,14 +265,11 @@ class StackedConvolution:
         """
         dtype = self.compute_dtype
         inputs = [ops.cast(x, dtype) for x in inputs]
-        kernel, batched = getattr(_reused, "kernels", {}).get(
-            id(self), (None, None)
-        )
+        prepared = _prepared(self)
+        kernel, batched = prepared
         if batched is None and _restacks(self, inputs):
-            if kernel is None:
-                kernel = self.prepared_kernel()
             return _restacking(self)(kernel, *inputs)
-        return _convolve(self, ops.concatenate(inputs, axis=-1))
+        return _convolve(self, ops.concatenate(inputs, axis=-1), prepared)
 
 
 # On PyTorch, the smallest stacked input (elements per step) that is stacked
