@@ -142,11 +142,14 @@ class SequenceTest(TestCase):
             )
 
     def test_step_convolutions_stack_the_gates_without_layer_norm(self):
-        # Where measured to pay (`stacks_gate_convolutions`).
-        layer = SpatioTemporalLSTM(4, filter_size=3)
-        self.assertEqual(
-            layer.stacks_gate_convolutions(),
-            keras.backend.backend() in ("tensorflow", "torch"),
+        # Measured to pay on every backend (`stacks_gate_convolutions`).
+        self.assertTrue(
+            SpatioTemporalLSTM(4, filter_size=3).stacks_gate_convolutions()
+        )
+        self.assertFalse(
+            SpatioTemporalLSTM(
+                4, filter_size=3, layer_norm=True
+            ).stacks_gate_convolutions()
         )
         self.enter_context(
             mock.patch.object(
@@ -190,7 +193,11 @@ def _rnn_and_sequence(policy, decoupling=True):
         [4, 4], output_channels=4, filter_size=3, decoupling=decoupling,
         dtype=policy,
     )
-    rnn = SpatioTemporalRNN(cell, return_sequences=True, dtype=policy)
+    # Unrolled on JAX, whose scan would trace one step for all frames.
+    rnn = SpatioTemporalRNN(
+        cell, return_sequences=True, dtype=policy,
+        unroll=keras.backend.backend() == "jax",
+    )
     x = np.random.default_rng(11).random((2, 4, 6, 5, 5)).astype("float32")
     rnn.build(x.shape)
     TestCase.randomize_weights(rnn, seed=12)
@@ -219,11 +226,6 @@ def _assert_gradients_close(got, want, rtol):
         )
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() == "jax",
-    reason="the RNN prepares kernels once per sequence on TensorFlow and "
-    "PyTorch only; JAX's scan traces one step",
-)
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_rnn_prepares_each_kernel_once_per_sequence(policy):
     rnn, x = _rnn_and_sequence(policy)
@@ -258,11 +260,6 @@ def test_rnn_prepares_each_kernel_once_per_sequence(policy):
     np.testing.assert_array_equal(reused, per_step)
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() == "jax",
-    reason="the RNN prepares kernels once per sequence on TensorFlow and "
-    "PyTorch only",
-)
 @pytest.mark.parametrize(
     "policy, rtol", [("float32", 1e-5), ("mixed_bfloat16", 3e-2)]
 )

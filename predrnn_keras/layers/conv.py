@@ -31,6 +31,11 @@ def reusing_kernels(layers, batch_gradients=False):
       under mixed precision, and keeps each step's bfloat16 copy of every
       kernel for the backward pass: about 1 GiB of the paper
       configuration's training step, and an eighth of its inference time.
+    - JAX's unrolled step would assemble each stacked kernel
+      (`StackedConvolution`) at every step, and its gradient would take
+      every step's kernel gradient apart again; prepared once, autodiff
+      sums the steps' gradients first and goes back through the assembly
+      once.
 
     Each step's kernel gradient is summed over the steps in the compute
     dtype, then cast to the variable's float32 once (before, each step's
@@ -39,7 +44,7 @@ def reusing_kernels(layers, batch_gradients=False):
     With `batch_gradients` the sum is instead the one weight-gradient
     convolution of `BatchedKernelGradient`, which accumulates over all the
     steps before it rounds to the compute dtype once.
-    `SpatioTemporalRNN` enters the block on TensorFlow and PyTorch.
+    `SpatioTemporalRNN` enters the block on every backend.
 
     Args:
         layers: the convolutions: built `FeatureMapConv2D` layers or

@@ -9,10 +9,13 @@ from predrnn_keras.layers.conv import reusing_kernels
 from predrnn_keras.layers.precision import Float32Recurrence
 
 # The backends on which the RNN prepares its cell's kernels once per sequence
-# (`reusing_kernels`), where it was measured to pay. JAX is left out: in one
-# A/B pair of the paper configuration's mixed_bfloat16 inference it moved
-# within noise (5.46 -> 5.20 s), and its training was not measured.
-_REUSING = ("tensorflow", "torch")
+# (`reusing_kernels`), where it was measured to pay: all three. On JAX alone
+# (separate gate convolutions) it moved within noise (paper mixed_bfloat16
+# inference 5.46 -> 5.20 s, one A/B pair); what it buys there is the stacked
+# gate convolutions (`SpatioTemporalLSTM.stacks_gate_convolutions`), whose
+# kernels would otherwise be assembled, and their gradients taken apart, at
+# every step. Tests change it.
+_REUSING = ("tensorflow", "torch", "jax")
 
 
 def batches_kernel_gradients(backend, compute_dtype, unrolled):
