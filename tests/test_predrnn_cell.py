@@ -276,6 +276,54 @@ def test_reused_kernels_sum_the_gradient_of_every_step(policy, rtol):
 
 
 @pytest.mark.skipif(
+    keras.backend.backend() != "torch", reason="PyTorch's own time loop"
+)
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_torch_loop_matches_keras_loop(policy):
+    rnn, x = _rnn_and_sequence(policy)
+    rnn.return_state = True
+    kernels = [layer.kernel for layer in rnn.cell.convolutions()]
+
+    def run():
+        outputs = [keras.ops.cast(t, "float32") for t in rnn(x)]
+        # Every output and state, the decoupling sum (the adapter's only
+        # use) included, reaches the loss.
+        gradients = TestCase.gradients(
+            lambda: sum(
+                keras.ops.sum(keras.ops.square(t))
+                for t in (keras.ops.cast(t, "float32") for t in rnn(x))
+            ),
+            kernels,
+        )
+        return [TestCase.to_numpy(t) for t in outputs], gradients
+
+    # The plain loop calls the built cell's `call`, never `__call__`.
+    with mock.patch.object(
+        PredRNNCell, "__call__", side_effect=AssertionError("__call__")
+    ):
+        plain, plain_gradients = run()
+    with mock.patch.object(
+        SpatioTemporalRNN, "inner_loop", keras.layers.RNN.inner_loop
+    ):
+        with mock.patch.object(
+            PredRNNCell, "__call__", autospec=True,
+            side_effect=keras.layers.Layer.__call__,
+        ) as keras_calls:
+            loop, loop_gradients = run()
+        assert keras_calls.call_count >= 2 * x.shape[1]
+    # Outputs, the states h, c, m, the last prediction and the decoupling
+    # sum; then the gradient of every kernel.
+    assert len(plain) == len(loop) == 1 + 2 * 2 + 3
+    assert len(plain_gradients) == len(kernels) == 2 * 5 + 2
+    for got, want in zip(plain, loop):
+        assert got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(plain_gradients, loop_gradients):
+        assert np.abs(np.asarray(want)).sum() > 0
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+@pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="only a TensorFlow graph traces an unknown number of frames",
 )

@@ -96,6 +96,39 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
                 stack.enter_context(reusing_kernels(layers, batch_gradients))
             return super().call(sequences, initial_state, mask, training)
 
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        """The time loop; on PyTorch a plain Python loop over the cell's `call`.
+
+        PyTorch runs the loop eagerly, step by step. Keras' loop
+        (`keras.layers.RNN.inner_loop` and the backend's `rnn`) calls the
+        cell through `Layer.__call__` and flattens and repacks the states at
+        every step; its outputs come back as a transposed view. Here the
+        built cell's `call` runs directly: the same arithmetic (the cell
+        computes in float32, `Float32Recurrence`, so `__call__` would cast
+        nothing), and its outputs are stacked once. Elsewhere, and for what
+        this loop does not cover (masks, `go_backwards`, `stateful`), Keras'
+        loop runs.
+        """
+        if (
+            keras.backend.backend() != "torch"
+            or mask is not None
+            or self.go_backwards
+            or self.stateful
+            or not self.cell.built
+        ):
+            return super().inner_loop(sequences, initial_state, mask, training)
+        states = list(initial_state)
+        outputs = []
+        for step in range(sequences.shape[1]):
+            output, states = self.cell.call(
+                sequences[:, step], states, training=training
+            )
+            outputs.append(output)
+        stacked = keras.ops.stack(outputs, axis=1)
+        if not self.return_sequences:
+            stacked = outputs[-1]
+        return outputs[-1], stacked, list(states)
+
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps, height, width = sequences_shape[:4]
         output_shape = (batch, height, width, self.cell.output_size)
