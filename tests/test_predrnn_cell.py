@@ -287,11 +287,12 @@ def test_torch_loop_matches_keras_loop(policy):
     def run():
         outputs = [keras.ops.cast(t, "float32") for t in rnn(x)]
         # Every output and state, the decoupling sum (the adapter's only
-        # use) included, reaches the loss.
+        # use) included, reaches the loss. In training, where mixed
+        # precision batches the kernel gradients.
         gradients = TestCase.gradients(
             lambda: sum(
-                keras.ops.sum(keras.ops.square(t))
-                for t in (keras.ops.cast(t, "float32") for t in rnn(x))
+                keras.ops.sum(keras.ops.square(keras.ops.cast(t, "float32")))
+                for t in rnn(x, training=True)
             ),
             kernels,
         )
