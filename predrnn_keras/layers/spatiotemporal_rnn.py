@@ -124,10 +124,9 @@ class SpatioTemporalRNN(Float32Recurrence, keras.layers.RNN):
                 sequences[:, step], states, training=training
             )
             outputs.append(output)
-        stacked = keras.ops.stack(outputs, axis=1)
-        if not self.return_sequences:
-            stacked = outputs[-1]
-        return outputs[-1], stacked, list(states)
+        if self.return_sequences:
+            return outputs[-1], keras.ops.stack(outputs, axis=1), list(states)
+        return outputs[-1], outputs[-1], list(states)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps, height, width = sequences_shape[:4]
