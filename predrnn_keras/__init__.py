@@ -9,6 +9,11 @@ import os
 # evaluate.py); set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's own choice.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
+# Keras without JAX on the other backends (keras_import.py).
+from predrnn_keras.keras_import import import_keras  # noqa: E402
+
+import_keras()
+
 import keras  # noqa: E402
 
 from predrnn_keras.xla_flags import default_jax_cpu_flags  # noqa: E402
