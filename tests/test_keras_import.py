@@ -3,8 +3,6 @@
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from predrnn_keras.keras_import import KEEP_VARIABLE
 from predrnn_keras.keras_import import configured_backend
 from predrnn_keras.keras_import import hides_jax
+from tests.workflow_helpers import run_python_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAS_JAX = importlib.util.find_spec("jax") is not None
@@ -87,15 +86,7 @@ def _run(code, backend, extra_env=None, pythonpath=ROOT):
     }
     env.update(KERAS_BACKEND=backend, PYTHONPATH=pythonpath)
     env.update(extra_env or {})
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_python_json(code, env)
 
 
 IMPORT_CODE = (

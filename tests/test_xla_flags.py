@@ -1,14 +1,12 @@
 import importlib.util
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from predrnn_keras.xla_flags import KEEP_VARIABLE
 from predrnn_keras.xla_flags import YNN_FUSION_FLAG
 from predrnn_keras.xla_flags import default_jax_cpu_flags
+from tests.workflow_helpers import run_python_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -72,15 +70,7 @@ def test_importing_the_library_on_jax_sets_a_flag_xla_accepts():
         "print(json.dumps([_jaxlib_version(), os.environ.get('XLA_FLAGS'),"
         " float(y[0, 2, 2, 0])]))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    version, flags, value = json.loads(out.stdout.strip().splitlines()[-1])
+    version, flags, value = run_python_json(code, env)
     assert value == 18.0  # a 3 x 3 x 2 window of ones
     if version[:2] == [0, 10]:
         assert flags == YNN_FUSION_FLAG + "="

@@ -91,6 +91,19 @@ def run_script(name: str, *args, timeout=300) -> subprocess.CompletedProcess:
     )
 
 
+def run_python_json(code: str, env: dict, timeout=300):
+    """Runs `python -c code` in a fresh process; its last output line as JSON."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def read_state(run_dir: Path) -> dict:
     return json.loads((run_dir / "state.json").read_text())
 
