@@ -7,12 +7,13 @@ import os
 import keras
 import pytest
 
+from predrnn_keras.keras_import import BACKENDS_WITHOUT_JAX
 from predrnn_keras.keras_import import KEEP_VARIABLE
 from predrnn_keras.keras_import import configured_backend
 from predrnn_keras.keras_import import hides_jax
+from tests.workflow_helpers import REPO
 from tests.workflow_helpers import run_python_json
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAS_JAX = importlib.util.find_spec("jax") is not None
 
 
@@ -78,7 +79,7 @@ def test_hides_jax_only_where_it_cannot_matter(
     assert hides_jax(environ, modules) is expected
 
 
-def _run(code, backend, extra_env=None, pythonpath=ROOT):
+def _run(code, backend, extra_env=None, pythonpath=str(REPO)):
     env = {
         k: v
         for k, v in os.environ.items()
@@ -105,7 +106,7 @@ def test_importing_the_library_leaves_jax_unloaded_until_asked():
     backend = keras.backend.backend()
     name, loaded, total, orbax = _run(IMPORT_CODE, backend)
     assert name == backend
-    assert loaded is (backend not in ("tensorflow", "torch"))
+    assert loaded is (backend not in BACKENDS_WITHOUT_JAX)
     assert total == 3.0  # JAX imports and runs as usual afterwards
     assert orbax  # Keras' own API is complete
 
@@ -113,7 +114,7 @@ def test_importing_the_library_leaves_jax_unloaded_until_asked():
 @pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
 def test_the_opt_out_lets_keras_import_jax():
     backend = keras.backend.backend()
-    if backend not in ("tensorflow", "torch"):
+    if backend not in BACKENDS_WITHOUT_JAX:
         pytest.skip("JAX is always loaded on this backend")
     _, loaded, _, _ = _run(IMPORT_CODE, backend, {KEEP_VARIABLE: "1"})
     assert loaded
@@ -151,6 +152,6 @@ def test_a_package_that_needs_jax_still_imports(tmp_path, name, body, expected):
     result = _run(
         STANDIN_CODE.format(name=name),
         "torch",
-        pythonpath=os.pathsep.join([ROOT, str(tmp_path)]),
+        pythonpath=os.pathsep.join([str(REPO), str(tmp_path)]),
     )
     assert result == expected
