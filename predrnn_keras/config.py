@@ -12,8 +12,9 @@ A recipe has five tables:
   (`predrnn_keras.distribution`); optional, one device by default.
 - `[evaluate]`: the settings of `evaluate.py`.
 
-`SCHEMA` lists every key of the tables other than `[data]` with its
-type and default; `load_recipe` merges a file and `--set` overrides onto the
+`predrnn_keras.recipe_schema.SCHEMA` lists every key of the tables other
+than `[data]` with its type, default and meaning (docs/recipes.md is written
+from it); `load_recipe` merges a file and `--set` overrides onto the
 defaults and checks every value, so that a typo or a wrong type fails at once
 with a message that names the key. The merged recipe is complete (no value is
 left implicit) and `dump_recipe` writes it back as TOML into the run folder.
@@ -26,201 +27,33 @@ Example:
 [32, 32]
 """
 
-import difflib
 import math
 import os
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-VARIANTS = ("predrnn", "predrnn_v2")
-SAMPLING_MODES = ("scheduled", "reverse", "none")
-DISTRIBUTION_MODES = ("none", "data_parallel", "multi_worker")
-PRECISIONS = ("float32", "mixed_bfloat16")
+from predrnn_keras.models.variants import model_class
+from predrnn_keras.models.variants import model_defaults
+from predrnn_keras.recipe_schema import DATA_SECTION
+from predrnn_keras.recipe_schema import DEFAULT_VARIANT
+from predrnn_keras.recipe_schema import DISTRIBUTION_MODES  # noqa: F401
+from predrnn_keras.recipe_schema import PRECISIONS  # noqa: F401
+from predrnn_keras.recipe_schema import SCHEMA
+from predrnn_keras.recipe_schema import SECTIONS
+from predrnn_keras.recipe_schema import Field  # noqa: F401
+from predrnn_keras.recipe_schema import RecipeError
+from predrnn_keras.recipe_schema import check_is_table
+from predrnn_keras.recipe_schema import check_key
+from predrnn_keras.recipe_schema import check_table
+from predrnn_keras.recipe_schema import complete_table
+from predrnn_keras.recipe_schema import is_int
+from predrnn_keras.recipe_schema import read_toml
+
 RECIPE_FILE = "recipe.toml"
 
 
-@dataclass(frozen=True)
-class Field:
-    """One recipe key: its type, default and allowed values.
-
-    `kind` is one of "int", "float", "bool", "str", "int_list". `default`
-    None means "depends on the model variant" (see `VARIANT_DEFAULTS`).
-    """
-
-    kind: str
-    default: Any
-    low: float | None = None
-    choices: tuple | None = None
-    doc: str = ""
-
-
-SCHEMA: dict[str, dict[str, Field]] = {
-    "model": {
-        "variant": Field(
-            "str", "predrnn_v2", choices=VARIANTS, doc="predrnn or predrnn_v2"
-        ),
-        "num_hidden": Field(
-            "int_list", [128, 128, 128, 128], low=1, doc="channels per layer"
-        ),
-        "filter_size": Field("int", 5, low=1),
-        "patch_size": Field("int", 4, low=1),
-        "layer_norm": Field("bool", False),
-        "input_length": Field("int", 10, low=1, doc="context frames"),
-        "sampling": Field("str", None, choices=SAMPLING_MODES),
-        "sampling_start_value": Field("float", 1.0, low=0.0),
-        "sampling_changing_rate": Field("float", 2e-5, low=0.0),
-        "sampling_stop_iter": Field("int", 50000, low=0),
-        "r_sampling_step_1": Field("int", 25000, low=0),
-        "r_sampling_step_2": Field("int", 50000, low=1),
-        "r_exp_alpha": Field("float", 2500.0, low=1e-12),
-        "decouple_beta": Field("float", None, low=0.0),
-        "reverse_input": Field("bool", True),
-        "forget_bias": Field("float", 1.0),
-    },
-    "train": {
-        "iterations": Field("int", 80000, low=1),
-        "batch_size": Field("int", 8, low=1),
-        "learning_rate": Field("float", 3e-4, low=1e-12),
-        "total_length": Field("int", 20, low=2, doc="frames per sequence"),
-        "eval_every": Field("int", 5000, low=1, doc="iterations"),
-        "checkpoint_every": Field("int", 5000, low=1, doc="iterations"),
-        "log_every": Field("int", 100, low=1, doc="iterations"),
-        "val_batches": Field("int", 10, low=1, doc="batches per evaluation"),
-        "image_sequences": Field(
-            "int", 4, low=0, doc="validation sequences drawn in TensorBoard"
-        ),
-        "keep_checkpoints": Field("int", 3, low=1),
-        "seed": Field("int", 0, low=0),
-        "precision": Field(
-            "str",
-            "float32",
-            choices=PRECISIONS,
-            doc="float32, or mixed_bfloat16: convolutions in bfloat16, "
-            "weights, memories and losses in float32",
-        ),
-    },
-    "distribution": {
-        "mode": Field(
-            "str",
-            "none",
-            choices=DISTRIBUTION_MODES,
-            doc="none, data_parallel (one host) or multi_worker (many)",
-        ),
-        "devices": Field(
-            "int", 0, low=0, doc="devices per host; 0 = all local devices"
-        ),
-        "cpu_devices": Field(
-            "int",
-            0,
-            low=0,
-            doc="split the CPU into this many devices (testing); 0 = off",
-        ),
-        "coordinator_address": Field(
-            "str", "", doc="JAX multi_worker: host:port of process 0"
-        ),
-        "num_processes": Field(
-            "int", 0, low=0, doc="JAX multi_worker: processes; 0 = from env"
-        ),
-        "learning_rate_scaling": Field(
-            "str",
-            "none",
-            choices=("none", "linear"),
-            doc="linear: learning rate times the number of replicas",
-        ),
-    },
-    "evaluate": {
-        "horizon": Field(
-            "int", 10, low=1, doc="frames predicted after context"
-        ),
-        "batch_size": Field("int", 8, low=1),
-        "num_sequences": Field(
-            "int", 0, low=0, doc="test sequences to score; 0 = the whole split"
-        ),
-        "save_sequences": Field(
-            "int", 10, low=0, doc="sequences written as PNG frames and GIFs"
-        ),
-        "gif_fps": Field("float", 4.0, low=1e-3),
-    },
-}
-
-# Keys whose default follows the model variant, as the reference scripts.
-VARIANT_DEFAULTS = {
-    "predrnn": {"sampling": "scheduled", "decouple_beta": 0.0},
-    "predrnn_v2": {"sampling": "reverse", "decouple_beta": 0.1},
-}
-
-
-class RecipeError(ValueError):
-    """A recipe key or value that is not allowed; the message names it."""
-
-
 # Reading ----------------------------------------------------------------
-
-
-def _type_name(field: Field) -> str:
-    names = {
-        "int": "an integer",
-        "float": "a number",
-        "bool": "true or false",
-        "str": "a string",
-        "int_list": "a non-empty list of integers",
-    }
-    text = names[field.kind]
-    if field.choices:
-        text = "one of " + ", ".join(repr(c) for c in field.choices)
-    elif field.low is not None:
-        text += f" >= {field.low:g}"
-    return text
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_value(section: str, key: str, field: Field, value):
-    """Returns `value` converted to the field's type, or raises."""
-    name = f"{section}.{key}"
-    ok = False
-    if field.kind == "int":
-        ok = _is_int(value)
-    elif field.kind == "float":
-        ok = _is_int(value) or isinstance(value, float)
-        if ok:
-            value = float(value)
-            ok = math.isfinite(value)
-    elif field.kind == "bool":
-        ok = isinstance(value, bool)
-    elif field.kind == "str":
-        ok = isinstance(value, str)
-    elif field.kind == "int_list":
-        ok = (
-            isinstance(value, list)
-            and len(value) > 0
-            and all(_is_int(v) for v in value)
-        )
-        if ok:
-            value = list(value)
-    if ok and field.choices is not None:
-        ok = value in field.choices
-    if ok and field.low is not None:
-        values = value if isinstance(value, list) else [value]
-        ok = all(v >= field.low for v in values)
-    if not ok:
-        raise RecipeError(
-            f"Recipe key {name}: expected {_type_name(field)}. "
-            f"Received: {name}={value!r}"
-        )
-    return value
-
-
-def _unknown_key(name: str, known) -> RecipeError:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean {close[0]}?" if close else ""
-    return RecipeError(
-        f"Unknown recipe key {name}.{hint} Known keys: {', '.join(known)}."
-    )
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -248,16 +81,6 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, key, value
 
 
-def _merge(base: dict, section: str, key: str, value):
-    if section not in SCHEMA and section != "data":
-        raise _unknown_key(section, [*SCHEMA, "data"])
-    if section != "data" and key not in SCHEMA[section]:
-        raise _unknown_key(
-            f"{section}.{key}", [f"{section}.{k}" for k in SCHEMA[section]]
-        )
-    base.setdefault(section, {})[key] = value
-
-
 def resolve(raw: dict) -> dict:
     """Checks a raw recipe and fills every default.
 
@@ -265,39 +88,24 @@ def resolve(raw: dict) -> dict:
         raw: nested dict of tables as read from TOML (plus overrides).
 
     Returns:
-        The complete recipe: every key of `SCHEMA` with a checked value and
-        the `[data]` table as given (its reader checks it).
+        The complete recipe: every key of `SCHEMA` with a checked value (a
+        `[model]` key left out takes the default of the variant's
+        constructor) and the `[data]` table as given (its reader checks it).
     """
     for section, table in raw.items():
-        if section not in SCHEMA and section != "data":
-            raise _unknown_key(section, [*SCHEMA, "data"])
-        if not isinstance(table, dict):
-            raise RecipeError(
-                f"Recipe entry {section} must be a table [{section}]. "
-                f"Received: {section}={table!r}"
-            )
-    recipe = {}
-    for section, fields in SCHEMA.items():
-        given = dict(raw.get(section, {}))
-        for key in given:
-            if key not in fields:
-                raise _unknown_key(
-                    f"{section}.{key}", [f"{section}.{k}" for k in fields]
-                )
-        table = {}
-        for key, field in fields.items():
-            if key in given:
-                table[key] = _check_value(section, key, field, given[key])
-            else:
-                table[key] = field.default
-        recipe[section] = table
-    model = recipe["model"]
-    for key, value in VARIANT_DEFAULTS[model["variant"]].items():
-        if model[key] is None:
-            model[key] = value
-    data = dict(raw.get("data", {}))
+        check_is_table(section, table)
+    given = {
+        section: check_table(section, raw.get(section, {}))
+        for section in SCHEMA
+    }
+    variant = given["model"].get("variant", DEFAULT_VARIANT)
+    recipe = {
+        section: complete_table(section, table, variant)
+        for section, table in given.items()
+    }
+    data = dict(raw.get(DATA_SECTION, {}))
     _check_data_table(data)
-    recipe["data"] = data
+    recipe[DATA_SECTION] = data
     _check_consistency(recipe)
     return recipe
 
@@ -351,7 +159,7 @@ def _check_consistency(recipe: dict) -> None:
     image_size = recipe["data"].get("image_size")
     if image_size is not None:
         sizes = image_size if isinstance(image_size, list) else [image_size]
-        if any(_is_int(s) and s % model["patch_size"] != 0 for s in sizes):
+        if any(is_int(s) and s % model["patch_size"] != 0 for s in sizes):
             raise RecipeError(
                 "Recipe keys data.image_size and model.patch_size: the image "
                 "size must be a multiple of the patch size. Received: "
@@ -373,20 +181,12 @@ def load_recipe(
     Returns:
         The complete recipe (see `resolve`).
     """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise RecipeError(f"Recipe file not found: {path}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise RecipeError(f"{path}: not valid TOML: {error}") from None
-    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    raw = read_toml(Path(path))
     for text in overrides:
         section, key, value = parse_override(text)
-        _merge(raw, section, key, value)
-    recipe = resolve(raw)
-    return recipe
+        check_key(section, key)
+        raw.setdefault(section, {})[key] = value
+    return resolve(raw)
 
 
 def recipe_from_dict(raw: dict) -> dict:
@@ -400,7 +200,7 @@ def recipe_from_dict(raw: dict) -> dict:
 def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if _is_int(value):
+    if is_int(value):
         return str(value)
     if isinstance(value, float):
         if math.isnan(value):
@@ -425,7 +225,7 @@ def _toml_value(value) -> str:
 def dumps_recipe(recipe: dict) -> str:
     """The recipe as TOML text (tables in a fixed order)."""
     lines = []
-    order = ["model", "data", "train", "distribution", "evaluate"]
+    order = list(SECTIONS)
     for section in order + [s for s in recipe if s not in order]:
         table = recipe.get(section)
         if not isinstance(table, dict):
@@ -467,10 +267,15 @@ def recipe_differences(a: dict, b: dict, sections=("model", "data", "train")):
 
 
 def model_kwargs(recipe: dict) -> dict:
-    """The constructor arguments of the model class (without `variant`)."""
-    kwargs = {k: v for k, v in recipe["model"].items() if k != "variant"}
+    """The constructor arguments of the recipe's model class.
+
+    The `[model]` table without `variant`, the seed of `train.seed` and the
+    Keras dtype policy of `train.precision` ("mixed_bfloat16" keeps float32
+    weights). A key the constructor does not take is left out.
+    """
+    accepted = model_defaults(recipe["model"]["variant"])
+    kwargs = {k: v for k, v in recipe["model"].items() if k in accepted}
     kwargs["seed"] = recipe["train"]["seed"]
-    # The Keras dtype policy: "mixed_bfloat16" keeps float32 weights.
     kwargs["dtype"] = recipe["train"]["precision"]
     return kwargs
 
@@ -489,11 +294,7 @@ def build_model(recipe: dict, frame_shape=None, compile: bool = True):
     """
     import keras
 
-    from predrnn_keras.models import PredRNN
-    from predrnn_keras.models import PredRNNV2
-
-    cls = PredRNNV2 if recipe["model"]["variant"] == "predrnn_v2" else PredRNN
-    model = cls(**model_kwargs(recipe))
+    model = model_class(recipe["model"]["variant"])(**model_kwargs(recipe))
     if frame_shape is None:
         frame_shape = recipe_frame_shape(recipe)
     model.build((None, recipe["train"]["total_length"], *frame_shape))
@@ -527,7 +328,7 @@ def recipe_frame_shape(
         if not missing_ok:
             raise
     size = recipe["data"].get("image_size", 64)
-    height, width = (size, size) if _is_int(size) else tuple(size)
+    height, width = (size, size) if is_int(size) else tuple(size)
     return int(height), int(width), 1
 
 

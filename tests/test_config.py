@@ -9,6 +9,9 @@ from predrnn_keras import config as recipe_config
 from predrnn_keras.config import RecipeError
 from predrnn_keras.models import PredRNN
 from predrnn_keras.models import PredRNNV2
+from predrnn_keras.models.variants import VARIANTS
+from predrnn_keras.models.variants import model_defaults
+from predrnn_keras.recipe_schema import SCHEMA
 from tests.workflow_helpers import REPO
 from tests.workflow_helpers import tiny_recipe
 from tests.workflow_helpers import write_recipe
@@ -97,7 +100,7 @@ def test_every_recipe_loads_and_builds_a_model(path):
         ),
     ],
 )
-def test_reference_recipes_match_spec_section_5(name, values):
+def test_reference_recipes_match_the_reference_scripts(name, values):
     recipe = recipe_config.load_recipe(REPO / "recipes" / f"{name}.toml")
     model, train = recipe["model"], recipe["train"]
     assert model["variant"] == values["variant"]
@@ -140,8 +143,24 @@ def test_defaults_follow_the_variant():
     assert recipe["model"]["sampling"] == "reverse"
     assert recipe["model"]["decouple_beta"] == 0.1
     # Every key of the schema is filled in.
-    for section, fields in recipe_config.SCHEMA.items():
+    for section, fields in SCHEMA.items():
         assert set(recipe[section]) == set(fields)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_model_defaults_are_the_constructors(variant):
+    raw = {"model": {"variant": variant}, "data": {"kind": "moving_mnist"}}
+    model = recipe_config.recipe_from_dict(raw)["model"]
+    defaults = model_defaults(variant)
+    for key in set(model) & set(defaults):
+        assert model[key] == defaults[key], key
+    assert model["fast_paths"] == "auto"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_model_key_is_a_constructor_argument(variant):
+    keys = set(SCHEMA["model"]) - {"variant"}
+    assert keys <= set(model_defaults(variant))
 
 
 @pytest.mark.parametrize(
@@ -185,6 +204,7 @@ def test_set_overrides_parse_toml_values(
         ("model.layer_norm=1", "model.layer_norm"),
         ('model.variant="predrnn3"', "model.variant"),
         ('model.sampling="sometimes"', "model.sampling"),
+        ('model.fast_paths="fast"', "model.fast_paths"),
         ('data.kind="mnist_zip"', "data.kind"),
         ("data.num_digit=2", "num_digit"),
         ('data.num_digits="two"', "num_digits"),
@@ -261,9 +281,15 @@ def test_model_kwargs_reach_the_model(tmp_path):
     path = write_recipe(tmp_path / "r.toml", tiny_recipe())
     recipe = recipe_config.load_recipe(
         path,
-        ["model.forget_bias=0.5", "train.seed=7", "model.decouple_beta=0.2"],
+        [
+            "model.forget_bias=0.5",
+            "train.seed=7",
+            "model.decouple_beta=0.2",
+            "model.fast_paths=off",
+        ],
     )
     model = recipe_config.build_model(recipe)
+    assert model.get_config()["fast_paths"] == "off"
     assert model.forget_bias == 0.5
     assert model.seed == 7
     assert model.decouple_beta == 0.2

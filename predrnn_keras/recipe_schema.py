@@ -1,0 +1,395 @@
+"""The recipe schema: every key of a recipe with its type, default and meaning.
+
+A recipe (docs/recipes.md) is a TOML file of tables. `SCHEMA` lists every key
+of `[model]`, `[train]`, `[distribution]` and `[evaluate]`; the `[data]`
+table belongs to the data readers (`predrnn_keras.data`), which check it
+themselves. `predrnn_keras.config` merges recipes through this schema, the
+checkpoint converter (`predrnn_keras.convert`) reads its `[model]` table
+through it and `predrnn_keras.recipe_docs` writes docs/recipes.md from it.
+
+Facts are not repeated here: the defaults of `[model]` are the model
+constructors' (`predrnn_keras.models.variants.model_defaults`), so they can
+differ by variant; variant, sampling and fast-path names come from the
+modules that define them.
+"""
+
+import difflib
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from predrnn_keras.backends import FAST_PATHS
+from predrnn_keras.models.schedules import SAMPLING_MODES
+from predrnn_keras.models.variants import VARIANTS
+from predrnn_keras.models.variants import model_defaults
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+DISTRIBUTION_MODES = ("none", "data_parallel", "multi_worker")
+LEARNING_RATE_SCALINGS = ("none", "linear")
+DEFAULT_VARIANT = "predrnn_v2"
+
+# A default taken from the model constructor of the recipe's variant.
+FROM_MODEL = "from the model"
+
+
+class RecipeError(ValueError):
+    """A recipe key or value that is not allowed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One recipe key: its type, default, allowed values and meaning.
+
+    Attributes:
+        kind: "int", "float", "bool", "str" or "int_list".
+        default: the value of a key the recipe leaves out; `FROM_MODEL` for
+            the model constructor's default (see `field_default`).
+        low: the smallest allowed value (of every item of a list).
+        choices: the allowed values.
+        doc: the meaning, one line.
+    """
+
+    kind: str
+    default: Any
+    low: float | None = None
+    choices: tuple | None = None
+    doc: str = ""
+
+
+def _model(kind, low=None, choices=None, doc=""):
+    return Field(kind, FROM_MODEL, low=low, choices=choices, doc=doc)
+
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    "model": {
+        "variant": Field(
+            "str",
+            DEFAULT_VARIANT,
+            choices=VARIANTS,
+            doc="the model: PredRNN (NeurIPS 2017) or PredRNN-V2 (TPAMI "
+            "2022); the defaults of sampling and decouple_beta follow it",
+        ),
+        "num_hidden": _model(
+            "int_list",
+            low=1,
+            doc="hidden channels of each ST-LSTM layer (equal in all layers)",
+        ),
+        "filter_size": _model(
+            "int", low=1, doc="kernel size of the ST-LSTM convolutions"
+        ),
+        "patch_size": _model(
+            "int",
+            low=1,
+            doc="frames are cut into patches of p x p pixels stacked as "
+            "channels (docs/method.md, \"Patching\")",
+        ),
+        "layer_norm": _model(
+            "bool", doc="layer normalisation after the gate convolutions"
+        ),
+        "input_length": _model(
+            "int", low=1, doc="context frames, given before the prediction"
+        ),
+        "sampling": _model(
+            "str",
+            choices=SAMPLING_MODES,
+            doc="training inputs: scheduled sampling, reverse scheduled "
+            "sampling, or none (context true, later inputs generated)",
+        ),
+        "sampling_start_value": _model(
+            "float",
+            low=0.0,
+            doc="scheduled sampling: probability of a true frame at first",
+        ),
+        "sampling_changing_rate": _model(
+            "float",
+            low=0.0,
+            doc="scheduled sampling: decrease of that probability per "
+            "iteration",
+        ),
+        "sampling_stop_iter": _model(
+            "int",
+            low=0,
+            doc="scheduled sampling: iteration from which every later input "
+            "is generated",
+        ),
+        "r_sampling_step_1": _model(
+            "int",
+            low=0,
+            doc="reverse scheduled sampling: iteration at which the "
+            "encoder's true-frame probability starts to rise",
+        ),
+        "r_sampling_step_2": _model(
+            "int",
+            low=1,
+            doc="reverse scheduled sampling: iteration from which the "
+            "encoder always sees true frames",
+        ),
+        "r_exp_alpha": _model(
+            "float",
+            low=1e-12,
+            doc="reverse scheduled sampling: time constant of the "
+            "exponential rise, in iterations",
+        ),
+        "decouple_beta": _model(
+            "float",
+            low=0.0,
+            doc="weight of the memory decoupling loss; 0 turns it off",
+        ),
+        "reverse_input": _model(
+            "bool",
+            doc="also train on each sequence reversed in time (a second "
+            "optimiser step per iteration)",
+        ),
+        "forget_bias": _model("float", doc="bias of the forget gates"),
+        "fast_paths": _model(
+            "str",
+            choices=FAST_PATHS,
+            doc="auto: the backend's fast paths (same numbers, less time); "
+            "off: plain Keras operations",
+        ),
+    },
+    "train": {
+        "iterations": Field("int", 80000, low=1, doc="training iterations"),
+        "batch_size": Field(
+            "int", 8, low=1, doc="sequences per batch (over all replicas)"
+        ),
+        "learning_rate": Field(
+            "float", 3e-4, low=1e-12, doc="learning rate of Adam"
+        ),
+        "total_length": Field(
+            "int",
+            20,
+            low=2,
+            doc="frames per training sequence (context and predicted)",
+        ),
+        "eval_every": Field(
+            "int", 5000, low=1, doc="iterations between validations"
+        ),
+        "checkpoint_every": Field(
+            "int", 5000, low=1, doc="iterations between checkpoints"
+        ),
+        "log_every": Field(
+            "int", 100, low=1, doc="iterations between logged losses"
+        ),
+        "val_batches": Field(
+            "int", 10, low=1, doc="batches per validation"
+        ),
+        "image_sequences": Field(
+            "int", 4, low=0, doc="validation sequences drawn in TensorBoard"
+        ),
+        "keep_checkpoints": Field(
+            "int", 3, low=1, doc="checkpoints kept in the run folder"
+        ),
+        "seed": Field(
+            "int",
+            0,
+            low=0,
+            doc="seed of the weights, the sampling masks and the data order",
+        ),
+        "precision": Field(
+            "str",
+            PRECISIONS[0],
+            choices=PRECISIONS,
+            doc="float32, or mixed_bfloat16: convolutions in bfloat16, "
+            "weights, memories and losses in float32",
+        ),
+    },
+    "distribution": {
+        "mode": Field(
+            "str",
+            DISTRIBUTION_MODES[0],
+            choices=DISTRIBUTION_MODES,
+            doc="none, data_parallel (one host) or multi_worker (many)",
+        ),
+        "devices": Field(
+            "int", 0, low=0, doc="devices per host; 0 = all local devices"
+        ),
+        "cpu_devices": Field(
+            "int",
+            0,
+            low=0,
+            doc="split the CPU into this many devices (testing); 0 = off",
+        ),
+        "coordinator_address": Field(
+            "str", "", doc="JAX multi_worker: host:port of process 0"
+        ),
+        "num_processes": Field(
+            "int", 0, low=0, doc="JAX multi_worker: processes; 0 = from env"
+        ),
+        "learning_rate_scaling": Field(
+            "str",
+            LEARNING_RATE_SCALINGS[0],
+            choices=LEARNING_RATE_SCALINGS,
+            doc="linear: learning rate times the number of replicas",
+        ),
+    },
+    "evaluate": {
+        "horizon": Field(
+            "int", 10, low=1, doc="frames predicted after the context"
+        ),
+        "batch_size": Field("int", 8, low=1, doc="sequences per batch"),
+        "num_sequences": Field(
+            "int", 0, low=0, doc="test sequences to score; 0 = the whole split"
+        ),
+        "save_sequences": Field(
+            "int", 10, low=0, doc="sequences written as PNG frames and GIFs"
+        ),
+        "gif_fps": Field(
+            "float", 4.0, low=1e-3, doc="frames per second of the GIFs"
+        ),
+    },
+}
+# The data readers check the [data] table (predrnn_keras.data).
+DATA_SECTION = "data"
+SECTIONS = ("model", DATA_SECTION, "train", "distribution", "evaluate")
+
+
+def field_default(section: str, key: str, variant: str = DEFAULT_VARIANT):
+    """The default of `section.key` in a recipe of model `variant`.
+
+    A `[model]` key takes the default of `variant`'s constructor; one that
+    the constructor does not (yet) take, its first allowed value.
+    """
+    field = SCHEMA[section][key]
+    if field.default != FROM_MODEL:
+        return field.default
+    defaults = model_defaults(variant)
+    if key in defaults:
+        return defaults[key]
+    return field.choices[0]
+
+
+def is_int(value) -> bool:
+    """Whether `value` is an integer (`True` and `False` are not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def type_name(field: Field) -> str:
+    """What a value of `field` must be, in words ("an integer >= 1")."""
+    names = {
+        "int": "an integer",
+        "float": "a number",
+        "bool": "true or false",
+        "str": "a string",
+        "int_list": "a non-empty list of integers",
+    }
+    text = names[field.kind]
+    if field.choices:
+        text = "one of " + ", ".join(repr(c) for c in field.choices)
+    elif field.low is not None:
+        text += f" >= {field.low:g}"
+    return text
+
+
+def _has_type(field: Field, value) -> bool:
+    if field.kind == "int":
+        return is_int(value)
+    if field.kind == "float":
+        return (is_int(value) or isinstance(value, float)) and math.isfinite(
+            value
+        )
+    if field.kind == "bool":
+        return isinstance(value, bool)
+    if field.kind == "str":
+        return isinstance(value, str)
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(is_int(v) for v in value)
+    )
+
+
+def check_value(section: str, key: str, value):
+    """Returns `value` as `section.key`'s type, or raises `RecipeError`."""
+    field = SCHEMA[section][key]
+    ok = _has_type(field, value)
+    if ok and field.kind == "float":
+        value = float(value)
+    elif ok and field.kind == "int_list":
+        value = list(value)
+    if ok and field.choices is not None:
+        ok = value in field.choices
+    if ok and field.low is not None:
+        values = value if isinstance(value, list) else [value]
+        ok = all(v >= field.low for v in values)
+    if not ok:
+        name = f"{section}.{key}"
+        raise RecipeError(
+            f"Recipe key {name}: expected {type_name(field)}. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def unknown_key(name: str, known) -> RecipeError:
+    """The error for a key that is not in `known`, with the closest one."""
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    return RecipeError(
+        f"Unknown recipe key {name}.{hint} Known keys: {', '.join(known)}."
+    )
+
+
+def check_section(section: str) -> None:
+    """Raises `RecipeError` when `section` is not a table of a recipe."""
+    if section not in SCHEMA and section != DATA_SECTION:
+        raise unknown_key(section, [*SCHEMA, DATA_SECTION])
+
+
+def check_key(section: str, key: str) -> None:
+    """Raises `RecipeError` when `section.key` is not a recipe key."""
+    check_section(section)
+    if section != DATA_SECTION and key not in SCHEMA[section]:
+        raise unknown_key(
+            f"{section}.{key}", [f"{section}.{k}" for k in SCHEMA[section]]
+        )
+
+
+def check_is_table(section: str, table) -> None:
+    """Raises `RecipeError` when `section` is not a known table."""
+    check_section(section)
+    if not isinstance(table, dict):
+        raise RecipeError(
+            f"Recipe entry {section} must be a table [{section}]. "
+            f"Received: {section}={table!r}"
+        )
+
+
+def check_table(section: str, table) -> dict:
+    """Checks the keys a recipe gives in `[section]`, without defaults.
+
+    Returns:
+        The given keys with their values converted to their types.
+    """
+    check_is_table(section, table)
+    for key in table:
+        check_key(section, key)
+    return {key: check_value(section, key, v) for key, v in table.items()}
+
+
+def complete_table(section: str, given: dict, variant: str) -> dict:
+    """`given` (checked) with every other key of `section` at its default."""
+    return {
+        key: given[key] if key in given else field_default(section, key, variant)
+        for key in SCHEMA[section]
+    }
+
+
+def read_toml(path: "str | os.PathLike[str]") -> dict:
+    """Reads a recipe file as TOML, without checking its keys.
+
+    Raises:
+        RecipeError: the file is missing or not valid TOML.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise RecipeError(f"Recipe file not found: {path}") from None
+    except OSError as error:
+        raise RecipeError(f"Cannot read the recipe {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError(f"{path}: not valid TOML: {error}") from None
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
