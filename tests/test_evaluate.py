@@ -11,10 +11,10 @@ import tensorflow as tf
 
 from predrnn_keras import config as recipe_config
 from predrnn_keras.data import build_dataset
-from predrnn_keras.evaluation import EvaluationError
 from predrnn_keras.evaluation import evaluate
 from predrnn_keras.metrics import METRIC_DEFINITIONS
 from predrnn_keras.metrics import FrameMetrics
+from predrnn_keras.run_folder import RunFolderError
 from tests.workflow_helpers import run_script
 from tests.workflow_helpers import tiny_recipe
 
@@ -81,9 +81,20 @@ def test_evaluates_a_longer_horizon_than_trained(run_dir):
     assert float(rows[-1][1]) == pytest.approx(
         results["mean"]["mse_frame_sum"], rel=1e-5
     )
-    plot = iio.imread(out / "metrics_per_frame.png")
-    assert plot.ndim == 3 and plot.shape[2] == 3
-    assert iio.imread(out / "predictions_grid.png").ndim == 3
+    # Six charts of 360 x 260 pixels, three per row.
+    assert (out / "metrics_per_frame.png").read_bytes()[:4] == b"\x89PNG"
+    assert iio.imread(out / "metrics_per_frame.png").shape == (520, 1080, 3)
+    # Four sequences of 3 + 6 frames, upscaled to 32 pixels: the first
+    # context frame is in the grid, pixel for pixel.
+    grid = iio.imread(out / "predictions_grid.png")
+    assert grid.ndim == 3 and grid.shape[1] > 9 * 32 and grid.shape[0] > 8 * 32
+    first = np.repeat(np.repeat(frames[0, 0], 2, axis=0), 2, axis=1)
+    first = (np.clip(first, 0, 1) * 255 + 0.5).astype(np.uint8)[..., 0]
+    ys, xs = np.nonzero(grid[..., 0] == first[0, 0])
+    assert any(
+        np.array_equal(grid[y : y + 32, x : x + 32, 0], first)
+        for y, x in zip(ys, xs)
+    )
 
     # Frames like the reference (gt1..gt9, pd4..pd9) and GIFs, for the first
     # save_sequences (2) sequences.
@@ -134,9 +145,9 @@ def test_a_keras_file_outside_a_run_folder_needs_a_recipe(run_dir, tmp_path):
     model = keras.saving.load_model(run_dir / "best.keras")
     path = tmp_path / "model.keras"
     model.save(path)
-    with pytest.raises(EvaluationError, match="--recipe"):
+    with pytest.raises(RunFolderError, match="--recipe"):
         evaluate(path, verbose=0)
-    with pytest.raises(EvaluationError, match="not a run folder"):
+    with pytest.raises(RunFolderError, match="not a run folder"):
         evaluate(tmp_path, verbose=0)
 
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from predrnn_keras.callbacks import atomic
+from predrnn_keras.utils import files
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -103,14 +103,14 @@ class RunCheckpoint(keras.callbacks.Callback):
         if checkpoint_due:
             self.run.checkpoint_dir.mkdir(exist_ok=True)
             checkpoint = self.run.checkpoint_path(iteration)
-            atomic.save_model(self.model, checkpoint)
+            files.save_model(self.model, checkpoint)
         if improved:
             self.best_val_mse = float(val_mse)
             self.best_iteration = iteration
             if checkpoint is not None:
-                atomic.link_or_copy(checkpoint, self.run.best_path)
+                files.link_or_copy(checkpoint, self.run.best_path)
             else:
-                atomic.save_model(self.model, self.run.best_path)
+                files.save_model(self.model, self.run.best_path)
         if checkpoint is None:
             return
         now = time.time()
@@ -119,7 +119,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         finished = iteration >= self.iterations
         # last.keras before the state: a run whose state says "finished" is
         # never resumed, so its last.keras must already be the final model.
-        atomic.link_or_copy(checkpoint, self.run.last_path)
+        files.link_or_copy(checkpoint, self.run.last_path)
         self.run.write_state(
             {
                 "iteration": iteration,

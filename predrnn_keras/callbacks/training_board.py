@@ -6,8 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from predrnn_keras.evaluation.images import sequence_grid
 from predrnn_keras.models import schedules
+from predrnn_keras.plots import sequence_grid
 
 
 def _summary():

@@ -12,78 +12,21 @@ from keras import ops
 from predrnn_keras import config as recipe_config
 from predrnn_keras.data import build_dataset
 from predrnn_keras.evaluation import reports
-from predrnn_keras.evaluation.images import comparison_frames
-from predrnn_keras.evaluation.images import save_gif
-from predrnn_keras.evaluation.images import sequence_grid
-from predrnn_keras.evaluation.images import to_grey_or_rgb_uint8
 from predrnn_keras.metrics import FrameMetrics
+from predrnn_keras.plots import comparison_frames
+from predrnn_keras.plots import save_gif
+from predrnn_keras.plots import sequence_grid
+from predrnn_keras.plots import to_grey_or_rgb_uint8
+from predrnn_keras.run_folder import default_evaluation_dir
+from predrnn_keras.run_folder import evaluation_log_dir
+from predrnn_keras.run_folder import new_output_dir
+from predrnn_keras.run_folder import resolve_target
 
 GRID_SEQUENCES = 4
 
 
 class EvaluationError(ValueError):
-    """A model, run folder or output folder that cannot be used as asked."""
-
-
-def resolve_target(target, recipe_path=None, which: str = "best"):
-    """Finds the model file and the recipe of an evaluation target.
-
-    Args:
-        target: a run folder (its `best.keras`, or `last.keras` when
-            `which="last"` or there is no best) or a `.keras` file.
-        recipe_path: a recipe for a `.keras` file outside a run folder.
-        which: "best" or "last".
-
-    Returns:
-        `(model_path, recipe_source, run_dir)`: `recipe_source` is a path to
-        a TOML recipe; `run_dir` is None outside a run folder.
-    """
-    target = Path(target)
-    if target.is_dir():
-        run_dir = target
-        recipe = run_dir / recipe_config.RECIPE_FILE
-        if not recipe.is_file():
-            raise EvaluationError(
-                f"{target} is not a run folder (no {recipe_config.RECIPE_FILE})."
-            )
-        candidates = ["best.keras", "last.keras"]
-        if which == "last":
-            candidates.reverse()
-        for name in candidates:
-            if (run_dir / name).is_file():
-                model_path = run_dir / name
-                break
-        else:
-            raise EvaluationError(
-                f"{target} holds no model yet (no best.keras or last.keras): "
-                "train it first."
-            )
-        return model_path, recipe_path or recipe, run_dir
-    if target.suffix != ".keras" or not target.is_file():
-        raise EvaluationError(
-            f"Expected a run folder or a .keras file. Received: {target}"
-        )
-    run_dir = None
-    if (target.parent / recipe_config.RECIPE_FILE).is_file():
-        run_dir = target.parent
-    if recipe_path is None:
-        if run_dir is None:
-            raise EvaluationError(
-                f"{target} is not in a run folder: pass --recipe to say "
-                "which data to evaluate it on."
-            )
-        recipe_path = run_dir / recipe_config.RECIPE_FILE
-    return target, recipe_path, run_dir
-
-
-def new_output_dir(base: Path) -> Path:
-    """`base`, or `base-2`, `base-3`, ...: the first that does not exist."""
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
-    return path
+    """An output folder that cannot be used as asked."""
 
 
 def save_sequence(out_dir: Path, index: int, context, truth, pred, fps):
@@ -125,7 +68,7 @@ def evaluate_model(
         model: a built `PredRNN` / `PredRNNV2`.
         recipe: a complete recipe (`[data]` and `[evaluate]` are used).
         out_dir: an existing, empty folder for the outputs.
-        log_dir: TensorBoard folder (default `out_dir / "logs"`).
+        log_dir: TensorBoard folder (default `out_dir/logs`).
         model_name: how the model is named in the reports.
         verbose: 1 for a progress bar and the table.
 
@@ -207,7 +150,7 @@ def evaluate_model(
         grid = sequence_grid(*parts)
         iio.imwrite(out_dir / "predictions_grid.png", grid)
     reports.write_tensorboard(
-        log_dir or out_dir / "logs", results, max(iteration, 0), grid
+        log_dir or evaluation_log_dir(out_dir), results, max(iteration, 0), grid
     )
     if verbose:
         print(
@@ -262,13 +205,7 @@ def evaluate(
     recipe = recipe_config.load_recipe(recipe_source, overrides)
     model = keras.saving.load_model(model_path)
     if out_dir is None:
-        parent = run_dir if run_dir is not None else model_path.parent
-        name = (
-            "evaluation"
-            if run_dir is not None
-            else f"{model_path.stem}-evaluation"
-        )
-        out_dir = new_output_dir(parent / name)
+        out_dir = new_output_dir(default_evaluation_dir(model_path, run_dir))
     else:
         out_dir = Path(out_dir)
         if out_dir.exists() and any(out_dir.iterdir()):
@@ -276,10 +213,7 @@ def evaluate(
                 f"{out_dir} exists and is not empty; choose another --out."
             )
         out_dir.mkdir(parents=True, exist_ok=True)
-    log_dir = out_dir / "logs"
-    if run_dir is not None and out_dir.parent == run_dir:
-        # Next to the training curves: `tensorboard --logdir RUN/logs`.
-        log_dir = run_dir / "logs" / out_dir.name
+    log_dir = evaluation_log_dir(out_dir, run_dir)
     if verbose:
         print(f"Evaluating {model_path} -> {out_dir}")
     results = evaluate_model(

@@ -8,17 +8,17 @@ import math
 import imageio.v3 as iio
 import numpy as np
 
-from predrnn_keras.callbacks import atomic
-from predrnn_keras.evaluation.images import plot_panels
+from predrnn_keras.utils import files
 from predrnn_keras.metrics import METRIC_DEFINITIONS
+from predrnn_keras.plots import line_charts
 
 PLOT_TITLES = {
-    "mse_frame_sum": "MSE PER FRAME (SUM OVER PIXELS)",
-    "mse_pixel_mean": "MSE PER PIXEL",
-    "mae_frame_sum": "MAE PER FRAME (SUM OVER PIXELS)",
-    "mae_pixel_mean": "MAE PER PIXEL",
-    "psnr_8bit": "PSNR (DB, 8-BIT)",
-    "ssim_8bit": "SSIM (8-BIT)",
+    "mse_frame_sum": "MSE per frame (sum over pixels)",
+    "mse_pixel_mean": "MSE per pixel",
+    "mae_frame_sum": "MAE per frame (sum over pixels)",
+    "mae_pixel_mean": "MAE per pixel",
+    "psnr_8bit": "PSNR (dB, 8-bit)",
+    "ssim_8bit": "SSIM (8-bit)",
 }
 
 
@@ -38,7 +38,7 @@ def _clean(obj):
 
 
 def write_json(path, results: dict) -> None:
-    atomic.write_text(path, json.dumps(_clean(results), indent=2) + "\n")
+    files.write_text(path, json.dumps(_clean(results), indent=2) + "\n")
 
 
 def per_frame_csv(results: dict) -> str:
@@ -79,13 +79,12 @@ def format_table(results: dict) -> str:
 
 
 def metrics_plot(results: dict) -> np.ndarray:
-    """Per-frame curves of every score, as an RGB picture."""
-    frames = np.array(results["frames"])
+    """Per-frame curves of every score, as a uint8 RGB picture."""
     curves = {
-        PLOT_TITLES.get(n, n.upper()): (frames, np.array(v))
-        for n, v in results["per_frame"].items()
+        PLOT_TITLES.get(name, name): values
+        for name, values in results["per_frame"].items()
     }
-    return plot_panels(curves, xlabel="FRAME")
+    return line_charts(results["frames"], curves, xlabel="frame")
 
 
 def write_reports(out_dir, results: dict) -> dict:
@@ -100,7 +99,7 @@ def write_reports(out_dir, results: dict) -> dict:
         "plot": out_dir / "metrics_per_frame.png",
     }
     write_json(paths["json"], {**results, "definitions": METRIC_DEFINITIONS})
-    atomic.write_text(paths["csv"], per_frame_csv(results))
+    files.write_text(paths["csv"], per_frame_csv(results))
     iio.imwrite(paths["plot"], metrics_plot(results))
     return paths
 

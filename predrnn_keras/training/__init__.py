@@ -1,7 +1,7 @@
 """Training runs: run folders, `model.fit` with checkpoints, resume."""
 
-from predrnn_keras.training.run_folder import RunFolder
-from predrnn_keras.training.run_folder import RunFolderError
+from predrnn_keras.run_folder import RunFolder
+from predrnn_keras.run_folder import RunFolderError
 from predrnn_keras.training.trainer import NonFiniteLossError
 from predrnn_keras.training.trainer import TrainResult
 from predrnn_keras.training.trainer import epoch_length

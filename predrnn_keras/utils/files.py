@@ -1,8 +1,9 @@
-"""Writes that never leave a half-written file under the final name.
+"""File writes that never leave a half-written file under the final name.
 
-Each writer writes a temporary file in the same folder, flushes it to disk
-and renames it over the final name (`os.replace`, atomic on POSIX and
-Windows): a kill at any moment leaves either the old file or the new one.
+Each writer writes a temporary file (`partial_path`) in the same folder,
+flushes it to disk and renames it over the final name (`os.replace`, atomic
+on POSIX and Windows): a kill at any moment leaves either the old file or
+the new one, and at worst a temporary file that `RunFolder` deletes.
 """
 
 import json

@@ -7,14 +7,20 @@ runs/quickstart/
   checkpoints/          ckpt-0000300.keras ... (the newest few)
   best.keras            the model with the best validation MSE so far
   last.keras            the model of the latest checkpoint
-  logs/train, logs/validation   TensorBoard
+  logs/train, logs/validation   TensorBoard of training
+  evaluation/, evaluation-2/    outputs of `evaluate`, logs in logs/<name>
 ```
+
+This module is the one place that knows these names: training writes the
+folder through `RunFolder`, evaluation and export find their model with
+`resolve_target`.
 
 `state.json` is the commit record: it is rewritten (atomically) only after
 the checkpoint it names is complete, so the newest state always points at a
 whole checkpoint, whatever moment a run is killed at.
 """
 
+import json
 import os
 import re
 import shutil
@@ -27,7 +33,17 @@ except ImportError:  # Windows: no advisory locks, no protection.
     fcntl = None
 
 from predrnn_keras import config as recipe_config
-from predrnn_keras.callbacks import atomic
+from predrnn_keras.utils import files
+
+RECIPE_FILE = recipe_config.RECIPE_FILE
+STATE_FILE = "state.json"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+BEST_MODEL = "best.keras"
+LAST_MODEL = "last.keras"
+EVALUATION_DIR = "evaluation"
+LOCK_FILE = ".lock"
+MODEL_CHOICES = ("best", "last")
 
 _CHECKPOINT = re.compile(r"ckpt-(\d+)\.keras")
 
@@ -50,33 +66,45 @@ class RunFolder:
 
     @property
     def recipe_path(self) -> Path:
-        return self.path / recipe_config.RECIPE_FILE
+        return self.path / RECIPE_FILE
 
     @property
     def state_path(self) -> Path:
-        return self.path / "state.json"
+        return self.path / STATE_FILE
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.path / "checkpoints"
+        return self.path / CHECKPOINT_DIR
 
     @property
     def log_dir(self) -> Path:
-        return self.path / "logs"
+        return self.path / LOG_DIR
 
     @property
     def best_path(self) -> Path:
-        return self.path / "best.keras"
+        return self.path / BEST_MODEL
 
     @property
     def last_path(self) -> Path:
-        return self.path / "last.keras"
+        return self.path / LAST_MODEL
 
     def checkpoint_path(self, iteration: int) -> Path:
         return self.checkpoint_dir / f"ckpt-{iteration:07d}.keras"
 
     def is_run_folder(self) -> bool:
         return self.recipe_path.is_file()
+
+    def model_path(self, which: str = "best") -> "Path | None":
+        """The model to evaluate: `best.keras`, else `last.keras` (the other
+        way round for `which="last"`); None before the first checkpoint."""
+        if which not in MODEL_CHOICES:
+            raise ValueError(
+                f"Expected which in {MODEL_CHOICES}. Received: which={which!r}"
+            )
+        candidates = [self.best_path, self.last_path]
+        if which == "last":
+            candidates.reverse()
+        return next((p for p in candidates if p.is_file()), None)
 
     # Recipe and state ---------------------------------------------------
 
@@ -86,19 +114,27 @@ class RunFolder:
             return recipe_config.resolve(tomllib.load(f))
 
     def write_recipe(self, recipe: dict) -> None:
-        recipe_config.dump_recipe(recipe, self.recipe_path)
+        files.write_text(self.recipe_path, recipe_config.dumps_recipe(recipe))
 
     def read_state(self) -> "dict | None":
         """The latest committed checkpoint state, or None before the first."""
         if not self.state_path.is_file():
             return None
-        import json
-
         with open(self.state_path) as f:
             return json.load(f)
 
     def write_state(self, state: dict) -> None:
-        atomic.write_json(self.state_path, state)
+        files.write_json(self.state_path, state)
+
+    def state_checkpoint(self, state: dict) -> Path:
+        """The checkpoint file that `state` names; it must exist."""
+        path = self.path / state["checkpoint"]
+        if not path.is_file():
+            raise RunFolderError(
+                f"{self.state_path} names the checkpoint {path}, which is "
+                "missing. Pass --overwrite to start the run again."
+            )
+        return path
 
     # Checkpoints ----------------------------------------------------------
 
@@ -123,7 +159,7 @@ class RunFolder:
         """Deletes temporary files left by a write that a kill interrupted."""
         for folder in (self.path, self.checkpoint_dir):
             if folder.is_dir():
-                for path in folder.glob(f"*{atomic.PARTIAL_MARK}*"):
+                for path in folder.glob(f"*{files.PARTIAL_MARK}*"):
                     path.unlink(missing_ok=True)
 
     # Locking ------------------------------------------------------------
@@ -134,7 +170,7 @@ class RunFolder:
         after SIGKILL, so a killed run never blocks its resume."""
         if fcntl is None or self._lock is not None:
             return
-        handle = open(self.path / ".lock", "a+")  # noqa: SIM115 (held)
+        handle = open(self.path / LOCK_FILE, "a+")  # noqa: SIM115 (held)
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -185,7 +221,7 @@ class RunFolder:
         if not empty and not run.is_run_folder():
             raise RunFolderError(
                 f"{run.path} exists, is not empty and is not a run folder "
-                f"(no {recipe_config.RECIPE_FILE}). Nothing was changed; "
+                f"(no {RECIPE_FILE}). Nothing was changed; "
                 "choose another folder with --run-dir."
             )
         if not empty:
@@ -207,15 +243,96 @@ class RunFolder:
             raise
 
     def _resume(self, recipe: dict) -> "dict | None":
-        run = self
-        saved = run.read_recipe()
-        differences = recipe_config.recipe_differences(saved, recipe)
+        differences = recipe_config.recipe_differences(
+            self.read_recipe(), recipe
+        )
         if differences:
             raise RunFolderError(
-                f"{run.path} holds a run of another recipe (differences: "
+                f"{self.path} holds a run of another recipe (differences: "
                 + "; ".join(differences)
                 + "). Nothing was changed. Pass --run-dir NEW_FOLDER for a "
                 "new run, or --overwrite to delete the old one."
             )
-        run.remove_partial_files()
-        return run.read_state()
+        self.remove_partial_files()
+        return self.read_state()
+
+
+# Finding a model to evaluate or export ------------------------------------
+
+
+def resolve_target(target, recipe_path=None, which: str = "best"):
+    """Finds the model file and the recipe of an evaluation target.
+
+    Args:
+        target: a run folder (its `best.keras`, or `last.keras` when
+            `which="last"` or there is no best) or a `.keras` file.
+        recipe_path: a recipe for a `.keras` file outside a run folder (or
+            to evaluate on other data).
+        which: "best" or "last".
+
+    Returns:
+        `(model_path, recipe_source, run_dir)`: `recipe_source` is a path to
+        a TOML recipe; `run_dir` is None outside a run folder.
+
+    Raises:
+        RunFolderError: no model, or no recipe to evaluate it with.
+    """
+    target = Path(target)
+    if target.is_dir():
+        run = RunFolder(target)
+        if not run.is_run_folder():
+            raise RunFolderError(
+                f"{target} is not a run folder (no {RECIPE_FILE})."
+            )
+        model_path = run.model_path(which)
+        if model_path is None:
+            raise RunFolderError(
+                f"{target} holds no model yet (no {BEST_MODEL} or "
+                f"{LAST_MODEL}): train it first."
+            )
+        return model_path, recipe_path or run.recipe_path, run.path
+    if target.suffix != ".keras" or not target.is_file():
+        raise RunFolderError(
+            f"Expected a run folder or a .keras file. Received: {target}"
+        )
+    run = RunFolder(target.parent)
+    run_dir = run.path if run.is_run_folder() else None
+    if recipe_path is None:
+        if run_dir is None:
+            raise RunFolderError(
+                f"{target} is not in a run folder: pass --recipe to say "
+                "which data to evaluate it on."
+            )
+        recipe_path = run.recipe_path
+    return target, recipe_path, run_dir
+
+
+def default_evaluation_dir(model_path: Path, run_dir=None) -> Path:
+    """Where an evaluation writes when not told: `evaluation` in the run
+    folder, or `<model>-evaluation` next to a `.keras` file outside one."""
+    if run_dir is not None:
+        return Path(run_dir) / EVALUATION_DIR
+    model_path = Path(model_path)
+    return model_path.parent / f"{model_path.stem}-{EVALUATION_DIR}"
+
+
+def evaluation_log_dir(out_dir, run_dir=None) -> Path:
+    """TensorBoard folder of an evaluation written to `out_dir`: beside the
+    training curves (`logs/<name>`, so that `tensorboard --logdir RUN/logs`
+    shows both) when `out_dir` is a folder of the run `run_dir`, else
+    `out_dir/logs`."""
+    out_dir = Path(out_dir)
+    if run_dir is not None and out_dir.parent == Path(run_dir):
+        return RunFolder(run_dir).log_dir / out_dir.name
+    return out_dir / LOG_DIR
+
+
+def new_output_dir(base: Path) -> Path:
+    """Creates `base`, or `base-2`, `base-3`, ...: the first that does not
+    exist, so that no evaluation overwrites another."""
+    path, n = Path(base), 1
+    while path.exists():
+        n += 1
+        path = path.with_name(f"{Path(base).name}-{n}")
+    path.mkdir(parents=True)
+    return path
