@@ -1,44 +1,52 @@
-"""predrnn_keras: PredRNN and PredRNN-V2 for Keras 3 (TensorFlow, JAX, PyTorch)."""
+"""predrnn_keras: PredRNN and PredRNN-V2 for Keras 3 (TensorFlow, JAX, PyTorch).
 
-import os
+Importing the package changes nothing in the process: it leaves the
+environment alone and imports Keras only when one of its layers or models is
+first used, so that `configure_runtime()` can still run before Keras loads.
+When Keras is imported already, the layers and models load (and register as
+Keras serializables, for `keras.saving.load_model`) at once.
+"""
 
-# TensorFlow's oneDNN kernels trained the small configuration 1.3x faster on
-# this project's CPUs, where TensorFlow leaves them off by default (it turns
-# them on only for some Intel CPUs). It is read when TensorFlow is imported,
-# so it takes effect when predrnn_keras is imported first (train.py,
-# evaluate.py); set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's own choice.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+import importlib
+import importlib.util
+import sys
 
-# Keras without JAX on the other backends (keras_import.py).
-from predrnn_keras.keras_import import import_keras  # noqa: E402
-
-import_keras()
-
-import keras  # noqa: E402
-
-from predrnn_keras.xla_flags import default_jax_cpu_flags  # noqa: E402
-
-# JAX on CPU: XLA's own convolutions instead of YNNPACK's (xla_flags.py).
-# Read when JAX creates its backend, at the first computation.
-if keras.backend.backend() == "jax":
-    default_jax_cpu_flags()
-
-from predrnn_keras.layers import PredRNNCell
-from predrnn_keras.layers import SpatioTemporalLSTM
-from predrnn_keras.layers import SpatioTemporalRNN
-from predrnn_keras.layers import patch_frames
-from predrnn_keras.layers import unpatch_frames
-from predrnn_keras.models import PredRNN
-from predrnn_keras.models import PredRNNV2
+from predrnn_keras.runtime import configure_runtime
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "PredRNN",
-    "PredRNNCell",
-    "PredRNNV2",
-    "SpatioTemporalLSTM",
-    "SpatioTemporalRNN",
-    "patch_frames",
-    "unpatch_frames",
-]
+# Public name -> the module that defines it.
+_LAZY = {
+    "PredRNN": "predrnn_keras.models",
+    "PredRNNV2": "predrnn_keras.models",
+    "PredRNNCell": "predrnn_keras.layers",
+    "SpatioTemporalLSTM": "predrnn_keras.layers",
+    "SpatioTemporalRNN": "predrnn_keras.layers",
+    "patch_frames": "predrnn_keras.layers",
+    "unpatch_frames": "predrnn_keras.layers",
+}
+
+__all__ = sorted([*_LAZY, "configure_runtime"])
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif not name.startswith("_") and importlib.util.find_spec(
+        f"{__name__}.{name}"
+    ):
+        # A subpackage, as after an eager import: predrnn_keras.layers.
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})
+
+
+if "keras" in sys.modules:
+    for _module in sorted(set(_LAZY.values())):
+        importlib.import_module(_module)

@@ -1,12 +1,10 @@
 """Importing Keras without loading JAX on the TensorFlow and PyTorch backends.
 
-Keras 3.15 imports JAX, when it is installed, whatever the backend: its
-Orbax checkpoint callback module patches `jax.monitoring` at import. On
-TensorFlow and PyTorch nothing uses JAX, and loading jaxlib adds about
-110 MiB to the process's resident memory (measured on this project's
-machines: `import keras` on PyTorch 440 -> 332 MiB, on TensorFlow 661 ->
-554 MiB). predrnn_keras, imported before Keras, lets Keras import without
-it; `import jax` works as usual afterwards.
+Keras imports JAX whenever it is installed, whatever the backend: its Orbax
+checkpoint callback module patches `jax.monitoring` at import. On TensorFlow
+and PyTorch nothing uses JAX, and jaxlib adds about 110 MiB to the process's
+resident memory. `import_keras` (run by `predrnn_keras.configure_runtime`)
+lets Keras import without it; `import jax` works as usual afterwards.
 """
 
 import importlib

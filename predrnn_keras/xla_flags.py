@@ -1,24 +1,21 @@
 """The XLA flag this library sets for JAX on CPU, and when it sets it."""
 
-import importlib.metadata
 import os
 
 # XLA's CPU compiler (jaxlib 0.10) hands convolutions, and the element-wise
 # work around them, to YNNPACK "fusions" by default. For the ST-LSTM's
-# convolutions XLA's own kernels were faster on this project's CPUs: with
-# YNNPACK's fusions switched off the small configuration's inference ran
-# 1.37-1.5x faster (two sessions), the paper configuration's inference 1.07x
-# and its training step 1.04x; the small training step moved either way
-# between sessions (benchmarks/bench_train_step.py, README "Performance").
+# convolutions XLA's own kernels are faster on CPU (docs/design.md).
 YNN_FUSION_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
-# XLA aborts the process on a flag it does not know, so the default applies
-# only to the jaxlib releases it was measured on.
+# XLA aborts the process on a flag it does not know, so the flag is added
+# only on the jaxlib releases it was measured on.
 MEASURED_JAXLIB = ((0, 10),)
 # Set to 1 to leave XLA_FLAGS exactly as it is.
 KEEP_VARIABLE = "PREDRNN_KERAS_KEEP_XLA_DEFAULTS"
 
 
 def _jaxlib_version():
+    import importlib.metadata  # imported here: it takes 40 ms
+
     try:
         version = importlib.metadata.version("jaxlib")
     except importlib.metadata.PackageNotFoundError:
@@ -32,9 +29,9 @@ def _jaxlib_version():
 def default_jax_cpu_flags(environ=None, jaxlib_version=None):
     """Adds `--xla_cpu_experimental_ynn_fusion_type=` to `XLA_FLAGS`.
 
-    Effective when it runs before JAX creates its CPU backend (importing
-    predrnn_keras does it, so import it before running anything on JAX). It
-    changes nothing when `XLA_FLAGS` already names the flag (yours wins),
+    Effective when it runs before JAX creates its CPU backend, at its first
+    computation (`predrnn_keras.configure_runtime` runs it). It changes
+    nothing when `XLA_FLAGS` already names the flag (yours wins),
     when `PREDRNN_KERAS_KEEP_XLA_DEFAULTS=1`, or on a jaxlib other than the
     measured ones. The flag only concerns XLA's CPU compiler.
 

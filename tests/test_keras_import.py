@@ -1,4 +1,5 @@
-"""predrnn_keras imports Keras without JAX on TensorFlow and PyTorch."""
+"""`import predrnn_keras` changes nothing; `configure_runtime()` imports Keras
+without JAX on TensorFlow and PyTorch."""
 
 import importlib.util
 import json
@@ -7,6 +8,9 @@ import os
 import keras
 import pytest
 
+import predrnn_keras
+from predrnn_keras import runtime
+from predrnn_keras import xla_flags
 from predrnn_keras.keras_import import BACKENDS_WITHOUT_JAX
 from predrnn_keras.keras_import import KEEP_VARIABLE
 from predrnn_keras.keras_import import configured_backend
@@ -79,34 +83,71 @@ def test_hides_jax_only_where_it_cannot_matter(
     assert hides_jax(environ, modules) is expected
 
 
+# Variables the runtime set-up reads or writes: a fresh process starts
+# without them (the test process has its own set-up).
+RUNTIME_VARIABLES = (
+    KEEP_VARIABLE,
+    "KERAS_BACKEND",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "XLA_FLAGS",
+    xla_flags.KEEP_VARIABLE,
+)
+
+
 def _run(code, backend, extra_env=None, pythonpath=str(REPO)):
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in (KEEP_VARIABLE, "KERAS_BACKEND")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in RUNTIME_VARIABLES}
     env.update(KERAS_BACKEND=backend, PYTHONPATH=pythonpath)
     env.update(extra_env or {})
     return run_python_json(code, env)
 
 
-IMPORT_CODE = (
-    "import json, sys, predrnn_keras, keras\n"
+PLAIN_IMPORT_CODE = (
+    "import json, os, sys\n"
+    "before = dict(os.environ)\n"
+    "import predrnn_keras\n"
+    "same = dict(os.environ) == before\n"
+    "keras_loaded = 'keras' in sys.modules\n"
+    "predrnn_keras.PredRNN  # loads Keras and the models\n"
+    "jax_loaded = sys.modules.get('jax') is not None\n"
+    "ours = [os.environ.get(k) for k in ('TF_ENABLE_ONEDNN_OPTS', 'XLA_FLAGS')]\n"
+    "print(json.dumps([same, ours, keras_loaded, 'keras' in sys.modules,"
+    " jax_loaded]))\n"
+)
+
+
+def test_importing_the_library_changes_nothing():
+    # A fresh process on this run's backend: the import sets no variable,
+    # Keras loads when a name is first used, as Keras imports itself (which
+    # sets variables of its own, but neither oneDNN's nor XLA_FLAGS), with
+    # JAX where installed.
+    same, ours, keras_at_import, keras_after_use, jax_loaded = _run(
+        PLAIN_IMPORT_CODE, keras.backend.backend()
+    )
+    assert same and ours == [None, None]
+    assert not keras_at_import and keras_after_use
+    assert jax_loaded is HAS_JAX
+
+
+CONFIGURED_CODE = (
+    "import json, os, sys, predrnn_keras\n"
+    "done = predrnn_keras.configure_runtime()\n"
     "loaded = 'jax' in sys.modules\n"
-    "import jax, jax.numpy as jnp\n"
-    "print(json.dumps([keras.backend.backend(), loaded,"
-    " float(jnp.ones(3).sum()), hasattr(keras.callbacks, 'OrbaxCheckpoint')]))\n"
+    "import keras, jax, jax.numpy as jnp\n"
+    "print(json.dumps([done, loaded, float(jnp.ones(3).sum()),"
+    " hasattr(keras.callbacks, 'OrbaxCheckpoint'),"
+    " os.environ.get('TF_ENABLE_ONEDNN_OPTS')]))\n"
 )
 
 
 @pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
-def test_importing_the_library_leaves_jax_unloaded_until_asked():
-    # This run's backend, in a fresh process. Keras itself imports JAX
-    # when it is installed, so without the library's care it is loaded.
+def test_configure_runtime_imports_keras_without_jax_until_asked():
     backend = keras.backend.backend()
-    name, loaded, total, orbax = _run(IMPORT_CODE, backend)
-    assert name == backend
-    assert loaded is (backend not in BACKENDS_WITHOUT_JAX)
+    done, loaded, total, orbax, onednn = _run(CONFIGURED_CODE, backend)
+    without_jax = backend in BACKENDS_WITHOUT_JAX
+    assert done["backend"] == backend
+    assert done["keras_without_jax"] is without_jax
+    assert done["onednn"] and onednn == "1"
+    assert loaded is not without_jax
     assert total == 3.0  # JAX imports and runs as usual afterwards
     assert orbax  # Keras' own API is complete
 
@@ -116,8 +157,57 @@ def test_the_opt_out_lets_keras_import_jax():
     backend = keras.backend.backend()
     if backend not in BACKENDS_WITHOUT_JAX:
         pytest.skip("JAX is always loaded on this backend")
-    _, loaded, _, _ = _run(IMPORT_CODE, backend, {KEEP_VARIABLE: "1"})
-    assert loaded
+    done, loaded, _, _, _ = _run(
+        CONFIGURED_CODE, backend, {KEEP_VARIABLE: "1"}
+    )
+    assert loaded and not done["keras_without_jax"]
+
+
+PEAK_RSS_CODE = (
+    "import json, resource, sys\n"
+    "{setup}\n"
+    "import keras\n"
+    "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss"
+    " / 1024))\n"
+)
+
+
+@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
+def test_the_command_lines_keep_jaxlib_out_of_memory():
+    # Peak resident memory of importing Keras as the command lines do
+    # (predrnn_keras.cli.start) against a plain `import keras`: jaxlib is
+    # about 110 MiB.
+    backend = keras.backend.backend()
+    if backend not in BACKENDS_WITHOUT_JAX:
+        pytest.skip("JAX is always loaded on this backend")
+    setup = "from predrnn_keras.cli import start; start()"
+    entry_mib = _run(PEAK_RSS_CODE.format(setup=setup), backend)
+    plain_mib = _run(PEAK_RSS_CODE.format(setup=""), backend)
+    assert entry_mib < plain_mib - 50, (entry_mib, plain_mib)
+
+
+def test_configure_runtime_runs_once():
+    # tests/conftest.py configured this process before Keras loaded.
+    first = predrnn_keras.configure_runtime()
+    assert predrnn_keras.configure_runtime() is first
+    assert first["backend"] == keras.backend.backend()
+
+
+def test_configure_runtime_after_keras_warns_and_changes_nothing(
+    monkeypatch,
+):
+    monkeypatch.setattr(runtime, "_configured", None)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    environ = dict(os.environ)
+    with pytest.warns(RuntimeWarning, match="after Keras was imported"):
+        done = predrnn_keras.configure_runtime("torch")
+    assert dict(os.environ) == environ
+    assert done == {
+        "backend": keras.backend.backend(),
+        "onednn": False,
+        "xla_flags": False,
+        "keras_without_jax": False,
+    }
 
 
 STANDIN_CODE = (

@@ -6,9 +6,8 @@ import pytest
 from predrnn_keras.xla_flags import KEEP_VARIABLE
 from predrnn_keras.xla_flags import YNN_FUSION_FLAG
 from predrnn_keras.xla_flags import default_jax_cpu_flags
+from tests.workflow_helpers import REPO
 from tests.workflow_helpers import run_python_json
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_adds_the_flag_after_the_users_flags():
@@ -18,7 +17,7 @@ def test_adds_the_flag_after_the_users_flags():
         "--xla_force_host_platform_device_count=2 "
         "--xla_cpu_experimental_ynn_fusion_type="
     )
-    # Idempotent: a second import adds nothing.
+    # Idempotent: a second call adds nothing.
     assert not default_jax_cpu_flags(environ, jaxlib_version=(0, 10))
     assert environ["XLA_FLAGS"].count(YNN_FUSION_FLAG) == 1
 
@@ -52,17 +51,21 @@ def test_leaves_xla_flags_alone(environ, version):
 @pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="JAX is not installed"
 )
-def test_importing_the_library_on_jax_sets_a_flag_xla_accepts():
+def test_configure_runtime_on_jax_sets_a_flag_xla_accepts():
     # A fresh process: the flag must be in place before JAX's CPU backend
     # starts, and XLA (which aborts on unknown flags) must compile with it.
+    # A plain `import predrnn_keras` leaves XLA_FLAGS alone
+    # (tests/test_keras_import.py).
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("XLA_FLAGS", KEEP_VARIABLE)
     }
-    env.update(KERAS_BACKEND="jax", PYTHONPATH=ROOT)
+    env.update(KERAS_BACKEND="jax", PYTHONPATH=str(REPO))
     code = (
-        "import json, os, predrnn_keras, jax, jax.numpy as jnp\n"
+        "import json, os, predrnn_keras\n"
+        "predrnn_keras.configure_runtime()\n"
+        "import jax, jax.numpy as jnp\n"
         "from predrnn_keras.xla_flags import _jaxlib_version\n"
         "x = jnp.ones((1, 6, 6, 2))\n"
         "y = jax.lax.conv_general_dilated(x, jnp.ones((3, 3, 2, 4)), (1, 1),"
