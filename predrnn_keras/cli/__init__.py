@@ -1,0 +1,28 @@
+"""The command lines: `predrnn-train`, `predrnn-evaluate`, `predrnn-convert`.
+
+Each `main(argv=None)` parses its arguments, calls
+`predrnn_keras.configure_runtime()` before anything imports Keras, then
+imports the library and runs it; it returns the exit status. `train.py` and
+`evaluate.py` at the repository's root run the same commands.
+"""
+
+import os
+
+from predrnn_keras.runtime import configure_runtime
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def add_backend_argument(parser):
+    """Adds `--backend` (default: `$KERAS_BACKEND`, else TensorFlow)."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)",
+    )
+
+
+def start(backend=None):
+    """Quiets TensorFlow's C++ log and runs `configure_runtime(backend)`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return configure_runtime(backend)

@@ -1,0 +1,133 @@
+"""`predrnn-train` (`python train.py`): trains PredRNN / PredRNN-V2 from a
+recipe, resumably.
+
+    predrnn-train                                    # recipes/quickstart.toml
+    predrnn-train recipes/mnist_predrnn_v2.toml --set train.batch_size=4
+    predrnn-train recipes/kth_predrnn.toml --set data.path=/data/kth \\
+        --run-dir runs/kth-a --backend jax
+    predrnn-train recipes/kth_predrnn.toml --distribution data_parallel
+    predrnn-train recipes/kth_predrnn.toml --precision mixed_bfloat16
+
+The run folder (default runs/<recipe name>) receives the merged recipe,
+checkpoints, best.keras, last.keras and TensorBoard logs. Running the same
+command again after an interruption resumes from the last checkpoint; a
+finished run says so and stops. Existing outputs are never deleted unless
+--overwrite is given.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from predrnn_keras.cli import add_backend_argument
+from predrnn_keras.cli import start
+
+# In a checkout: the repository's recipe, wherever the command runs.
+DEFAULT_RECIPE = (
+    Path(__file__).resolve().parents[2] / "recipes" / "quickstart.toml"
+)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "recipe",
+        nargs="?",
+        default=str(DEFAULT_RECIPE),
+        help="a TOML recipe (default: recipes/quickstart.toml)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a recipe value, as TOML (repeatable): "
+        "--set model.num_hidden=[64,64] --set train.learning_rate=1e-4",
+    )
+    parser.add_argument(
+        "--run-dir", help="the run folder (default: runs/<recipe name>)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete an existing run in the run folder and start again",
+    )
+    add_backend_argument(parser)
+    parser.add_argument(
+        "--distribution",
+        choices=["none", "data_parallel", "multi_worker"],
+        help="where to train (sets distribution.mode): data_parallel = all "
+        "devices of this host, multi_worker = several hosts (JAX: with "
+        "--process-id and distribution.coordinator_address; TensorFlow: "
+        "TF_CONFIG)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "mixed_bfloat16"],
+        help="sets train.precision: mixed_bfloat16 runs the convolutions in "
+        "bfloat16 (fast on GPUs and on CPUs with AMX / AVX-512 BF16) and "
+        "keeps weights, memories and losses in float32",
+    )
+    parser.add_argument(
+        "--process-id",
+        type=int,
+        help="JAX multi_worker: this process's number, 0 on the coordinator",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar or messages"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status."""
+    args = parse_args(argv)
+    start(args.backend)
+
+    from predrnn_keras.config import RecipeError
+    from predrnn_keras.config import load_recipe
+    from predrnn_keras.training import NonFiniteLossError
+    from predrnn_keras.training import RunFolderError
+    from predrnn_keras.training import train
+
+    try:
+        overrides = list(args.overrides)
+        if args.distribution:
+            overrides.append(f"distribution.mode={args.distribution!r}")
+        if args.precision:
+            overrides.append(f"train.precision={args.precision!r}")
+        recipe = load_recipe(args.recipe, overrides)
+        run_dir = args.run_dir or Path("runs") / Path(args.recipe).stem
+        train(
+            recipe,
+            run_dir,
+            overwrite=args.overwrite,
+            verbose=0 if args.quiet else 1,
+            process_id=args.process_id,
+        )
+    except (RecipeError, RunFolderError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        return 3
+    except ValueError as error:
+        # Data that cannot be read as configured (DataError) and the like.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "\nInterrupted. Run the same command again to resume from the "
+            "last checkpoint.",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
