@@ -21,6 +21,10 @@ patch size `p`, `C` frame channels and `C_in = p*p*C` for layer 0, `N` above:
     conv_last.weight                (p*p*C, N, 1, 1)   the output head
     adapter.weight                  (N, N, 1, 1)       PredRNN-V2 only
 
+The gates sit side by side in the output channels of conv_x, conv_h and
+conv_m in the order of `predrnn_keras.layers.gate_layout`, which is the
+reference's, so kernels are copied without reordering channels.
+
 PyTorch is needed only to read the file; it is imported when a file is read.
 
 Command line:
@@ -30,28 +34,30 @@ Command line:
 """
 
 import argparse
-import inspect
 import math
 import os
 import re
 import sys
-import tomllib
 from typing import Any
 from typing import Mapping
 
 import numpy as np
 
+from predrnn_keras.layers.gate_layout import GATES
+from predrnn_keras.layers.gate_layout import output_channels
 from predrnn_keras.models.predrnn import PredRNN
-from predrnn_keras.models.predrnn_v2 import PredRNNV2
+from predrnn_keras.models.variants import VARIANTS
+from predrnn_keras.models.variants import model_class
+from predrnn_keras.models.variants import model_defaults
+from predrnn_keras.recipe_schema import DATA_SECTION
+from predrnn_keras.recipe_schema import RecipeError
+from predrnn_keras.recipe_schema import check_table
+from predrnn_keras.recipe_schema import read_toml
 
-VARIANTS = ("predrnn", "predrnn_v2")
-
-# The decoupling weight given to a PredRNN-V2 checkpoint when neither the
-# user nor the recipe names one (PredRNNV2's default, the Moving MNIST
-# recipe). It only matters for further training.
-_DEFAULT_DECOUPLE_BETA = 0.1
-
-_GATES = ("conv_x", "conv_h", "conv_m", "conv_o")
+_V1, _V2 = "predrnn", "predrnn_v2"
+# The ST-LSTM's convolutions: the gate convolutions, then the output gate's
+# convolution of the memories.
+_CONVS = (*GATES, "conv_o")
 _NORMS = {
     "conv_x": "norm_x",
     "conv_h": "norm_h",
@@ -169,8 +175,9 @@ def _to_numpy(key, value):
 def read_recipe(path: str | os.PathLike) -> tuple[dict, tuple, str | None]:
     """Reads what conversion needs from a recipe TOML file.
 
-    Only the `[model]` table (PredRNN constructor arguments, plus an optional
-    `variant`) and the frame shape of the `[data]` table are read: its
+    Only the `[model]` table (checked by the recipe schema,
+    `predrnn_keras.recipe_schema`) and the frame shape of the `[data]` table
+    are read: its
     `image_size` and `channels`, else what the recipe's data reader reports
     (`predrnn_keras.data.dataset_info`, which reads file headers only) when
     its files are present. Other tables and keys are ignored.
@@ -179,23 +186,20 @@ def read_recipe(path: str | os.PathLike) -> tuple[dict, tuple, str | None]:
         path: the recipe file.
 
     Returns:
-        `(model_kwargs, image_shape, variant)`: the constructor arguments,
+        `(model_kwargs, image_shape, variant)`: the constructor arguments
+        the recipe gives (the others are read from the tensors or take the
+        model's defaults),
         `(height, width, channels)` with `None` for what the recipe does not
         say, and the variant (`None` when not named).
     """
     path = os.fspath(path)
     try:
-        with open(path, "rb") as file:
-            recipe = tomllib.load(file)
-    except OSError as error:
-        raise ConversionError(f"Cannot read the recipe {path!r}: {error}")
-    except tomllib.TOMLDecodeError as error:
-        raise ConversionError(f"The recipe {path!r} is not valid TOML: {error}")
-    model = dict(recipe.get("model", {}))
-    variant = model.pop("variant", None)
-    accepted = _constructor_arguments()
-    model_kwargs = {key: model[key] for key in model if key in accepted}
-    data = recipe.get("data", {})
+        recipe = read_toml(path)
+        model_kwargs = check_table("model", recipe.get("model", {}))
+    except RecipeError as error:
+        raise ConversionError(f"Cannot use the recipe {path!r}: {error}")
+    variant = model_kwargs.pop("variant", None)
+    data = recipe.get(DATA_SECTION, {})
     height = width = None
     if "image_size" in data:
         height, width = _image_size(data["image_size"], f"{path}: image_size")
@@ -225,8 +229,7 @@ def _frame_shape_of_data(data, shape):
 
 
 def _constructor_arguments():
-    names = set(inspect.signature(PredRNN.__init__).parameters)
-    return names - {"self", "kwargs"}
+    return set(model_defaults(_V1))
 
 
 def _image_size(value, name):
@@ -297,7 +300,7 @@ def _infer(shapes):
         [
             (f"cell_list.{l}.{gate}.0.weight", lambda s: s[2])
             for l in layers
-            for gate in _GATES
+            for gate in _CONVS
         ]
     )
     found["frame_channels"] = first(
@@ -335,21 +338,45 @@ def _resolve(found, model_kwargs, image_shape, variant):
     Returns `(model_kwargs, frame_shape, decoupling)` or raises one
     ConversionError that lists every hyper-parameter that does not fit.
     """
-    problems = []
     kwargs = dict(model_kwargs)
-    num_layers = found["num_layers"].value
-    hidden = found["hidden"]
-    kernel = found["filter_size"]
-    depth = found["frame_channels"]
     height, width, channels = (tuple(image_shape or ()) + (None,) * 3)[:3]
-    patch = kwargs.get("patch_size")
-    for name, value in (
-        ("patch_size", patch),
+    _check_positive_integers(
+        ("patch_size", kwargs.get("patch_size")),
         ("filter_size", kwargs.get("filter_size")),
         ("image height", height),
         ("image width", width),
         ("channels", channels),
-    ):
+    )
+    problems = []
+    kwargs["num_hidden"] = _num_hidden(
+        found, kwargs.get("num_hidden"), problems
+    )
+    kwargs["filter_size"] = _filter_size(
+        found, kwargs.get("filter_size"), problems
+    )
+    kwargs["layer_norm"] = _layer_norm(
+        found, kwargs.get("layer_norm"), problems
+    )
+    patch, channels, source = _patch_and_channels(
+        found, kwargs.get("patch_size"), channels, height, problems
+    )
+    kwargs["patch_size"] = patch
+    height, width = _image_size_of(
+        found, patch, source, height, width, problems
+    )
+    kwargs["decouple_beta"] = _decoupling(
+        found, variant, kwargs.get("decouple_beta"), problems
+    )
+    if problems:
+        raise ConversionError(
+            "The hyper-parameters do not fit the checkpoint's tensors:\n  - "
+            + "\n  - ".join(problems)
+        )
+    return kwargs, (height, width, channels), found["adapter"].value
+
+
+def _check_positive_integers(*named_values):
+    for name, value in named_values:
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or value < 1
         ):
@@ -358,7 +385,11 @@ def _resolve(found, model_kwargs, image_shape, variant):
                 f"Received: {value!r}"
             )
 
-    given = kwargs.get("num_hidden")
+
+def _num_hidden(found, given, problems):
+    """The hidden channels of each layer, checked against `given`."""
+    num_layers = found["num_layers"].value
+    hidden = found["hidden"]
     if given is not None:
         given = _int_list(given, "num_hidden")
         if len(given) != num_layers:
@@ -372,17 +403,28 @@ def _resolve(found, model_kwargs, image_shape, variant):
                 f"num_hidden: {given} was given, the checkpoint's layers have "
                 f"{hidden.value} hidden channels ({hidden.witness()})"
             )
-    kwargs["num_hidden"] = [hidden.value] * num_layers
+    return [hidden.value] * num_layers
 
-    given = kwargs.get("filter_size")
+
+def _filter_size(found, given, problems):
+    """The kernel size, checked against `given` and for an odd size."""
+    kernel = found["filter_size"]
     if given is not None and given != kernel.value:
         problems.append(
             f"filter_size: {given} was given, the checkpoint's kernels are "
             f"{kernel.value}x{kernel.value} ({kernel.witness()})"
         )
-    kwargs["filter_size"] = kernel.value
+    if kernel.value % 2 == 0:
+        problems.append(
+            f"filter_size: the checkpoint's kernels are {kernel.value}x"
+            f"{kernel.value} ({kernel.witness()}); the reference pads by "
+            "filter_size // 2, which keeps the frame size only for odd sizes"
+        )
+    return kernel.value
 
-    given = kwargs.get("layer_norm")
+
+def _layer_norm(found, given, problems):
+    """Whether the checkpoint has layer norm, checked against `given`."""
     norm = found["layer_norm"]
     if given is not None and bool(given) != norm.value:
         if norm.value:
@@ -395,19 +437,26 @@ def _resolve(found, model_kwargs, image_shape, variant):
                 f"layer_norm: {bool(given)} was given, the checkpoint has no "
                 "layer-norm tensors (no 'cell_list.<l>.conv_<g>.1.weight')"
             )
-    kwargs["layer_norm"] = norm.value
+    return norm.value
 
-    # Patch size and frame channels share the depth p*p*C of the patched
-    # frames: one determines the other; the image size and the layer-norm
-    # grid (H/p, W/p) determine p as well.
+
+def _patch_and_channels(found, patch, channels, height, problems):
+    """The patch size `p` and frame channels `C`, from what is given.
+
+    They share the depth p*p*C of the patched frames: one determines the
+    other; the image height and the layer-norm grid (H/p, W/p) determine p
+    as well.
+
+    Returns:
+        `(patch, channels, source)`, `source` saying where `patch` came from
+        (for the messages); `patch` is None where it cannot be read.
+    """
+    depth = found["frame_channels"]
     grid = found["grid"]
     source = "given"
     if patch is None and channels is not None:
         source = f"from channels={channels}"
-        if depth.value % channels == 0:
-            root = math.isqrt(depth.value // channels)
-            if root * root * channels == depth.value:
-                patch = root
+        patch = _patch_for_channels(depth.value, channels)
         if patch is None:
             problems.append(
                 f"channels: {channels} was given, but no patch size p gives "
@@ -421,10 +470,8 @@ def _resolve(found, model_kwargs, image_shape, variant):
     elif patch is None:
         # The recipes' default of one channel.
         source = "for one channel"
-        root = math.isqrt(depth.value)
-        if root * root == depth.value:
-            patch = root
-        else:
+        patch = _patch_for_channels(depth.value, 1)
+        if patch is None:
             problems.append(
                 f"patch_size: cannot be read from the tensors: the patched "
                 f"frames have p*p*C = {depth.value} channels "
@@ -446,8 +493,20 @@ def _resolve(found, model_kwargs, image_shape, variant):
                 f"the checkpoint's patched frames have {depth.value} channels "
                 f"({depth.witness()})"
             )
-    kwargs["patch_size"] = patch
+    return patch, channels, source
 
+
+def _patch_for_channels(depth, channels):
+    """The patch size p with p*p*channels == depth, or None."""
+    if depth % channels:
+        return None
+    root = math.isqrt(depth // channels)
+    return root if root * root * channels == depth else None
+
+
+def _image_size_of(found, patch, source, height, width, problems):
+    """The frame size, checked against the layer-norm grid and the patch."""
+    grid = found["grid"]
     if patch is not None and grid is not None:
         grid_size = (grid.value[0] * patch, grid.value[1] * patch)
         if height is None:
@@ -469,23 +528,30 @@ def _resolve(found, model_kwargs, image_shape, variant):
             f"image_size: {height}x{width} is not a multiple of "
             f"patch_size={patch}"
         )
+    return height, width
 
+
+def _decoupling(found, variant, beta, problems):
+    """`decouple_beta`, checked against the variant and the adapter.
+
+    A PredRNN-V2 checkpoint (it has the adapter) without a given weight
+    takes PredRNNV2's default; it only matters for further training.
+    """
     adapter = found["adapter"]
-    beta = kwargs.get("decouple_beta")
     if variant is not None and variant not in VARIANTS:
         problems.append(
             f"variant: expected one of {VARIANTS}, received {variant!r}"
         )
         variant = None
     if variant is not None and beta is not None:
-        if (variant == "predrnn_v2") != (beta > 0):
+        if (variant == _V2) != (beta > 0):
             problems.append(
                 f"variant, decouple_beta: variant={variant!r} contradicts "
                 f"decouple_beta={beta} (PredRNN-V2 is decouple_beta > 0)"
             )
     wants_v2 = None
     if variant is not None:
-        wants_v2 = variant == "predrnn_v2"
+        wants_v2 = variant == _V2
     elif beta is not None:
         wants_v2 = beta > 0
     if wants_v2 is not None and wants_v2 != adapter.value:
@@ -504,24 +570,11 @@ def _resolve(found, model_kwargs, image_shape, variant):
                 f"variant: {said} was given, the checkpoint is PredRNN (it has "
                 f"no memory-decoupling adapter '{_ADAPTER}')"
             )
-    if adapter.value and not (beta is not None and beta > 0):
-        kwargs["decouple_beta"] = _DEFAULT_DECOUPLE_BETA
     if not adapter.value:
-        kwargs["decouple_beta"] = 0.0
-
-    if kernel.value % 2 == 0:
-        problems.append(
-            f"filter_size: the checkpoint's kernels are {kernel.value}x"
-            f"{kernel.value} ({kernel.witness()}); the reference pads by "
-            "filter_size // 2, which keeps the frame size only for odd sizes"
-        )
-
-    if problems:
-        raise ConversionError(
-            "The hyper-parameters do not fit the checkpoint's tensors:\n  - "
-            + "\n  - ".join(problems)
-        )
-    return kwargs, (height, width, channels), adapter.value
+        return 0.0
+    if beta is not None and beta > 0:
+        return beta
+    return model_defaults(_V2)["decouple_beta"]
 
 
 def _int_list(value, name):
@@ -558,13 +611,12 @@ def reference_shapes(
     k = filter_size
     channels_in = frame_depth
     for index, n in enumerate(num_hidden):
-        gates = {
-            "conv_x": (7 * n, channels_in),
-            "conv_h": (4 * n, n),
-            "conv_m": (3 * n, n),
-            "conv_o": (n, 2 * n),
+        inputs = {"conv_x": channels_in, "conv_h": n, "conv_m": n}
+        convs = {
+            conv: (output_channels(conv, n), inputs[conv]) for conv in GATES
         }
-        for gate, (out, inp) in gates.items():
+        convs["conv_o"] = (n, 2 * n)
+        for gate, (out, inp) in convs.items():
             shapes[f"cell_list.{index}.{gate}.0.weight"] = (out, inp, k, k)
             if grid is not None:
                 for part in ("weight", "bias"):
@@ -692,8 +744,7 @@ def convert_state_dict(
     _check_keys(arrays, expected)
     _check_shapes(arrays, expected)
 
-    model_class = PredRNNV2 if decoupling else PredRNN
-    model = model_class(**kwargs)
+    model = model_class(_V2 if decoupling else _V1)(**kwargs)
     model.build((None, None, height, width, channels))
     _assign_weights(model, arrays)
     return model
@@ -723,7 +774,7 @@ def _assign_weights(model, arrays):
 
     for index, layer in enumerate(cell.st_lstm_layers):
         prefix = f"cell_list.{index}"
-        for gate in _GATES:
+        for gate in _CONVS:
             assign(
                 getattr(layer, gate).kernel,
                 _kernel(arrays[f"{prefix}.{gate}.0.weight"]),

@@ -83,7 +83,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
             "int",
             low=1,
             doc="frames are cut into patches of p x p pixels stacked as "
-            "channels (docs/method.md, \"Patching\")",
+            'channels (docs/method.md, "Patching")',
         ),
         "layer_norm": _model(
             "bool", doc="layer normalisation after the gate convolutions"
@@ -173,9 +173,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "log_every": Field(
             "int", 100, low=1, doc="iterations between logged losses"
         ),
-        "val_batches": Field(
-            "int", 10, low=1, doc="batches per validation"
-        ),
+        "val_batches": Field("int", 10, low=1, doc="batches per validation"),
         "image_sequences": Field(
             "int", 4, low=0, doc="validation sequences drawn in TensorBoard"
         ),
@@ -372,7 +370,9 @@ def check_table(section: str, table) -> dict:
 def complete_table(section: str, given: dict, variant: str) -> dict:
     """`given` (checked) with every other key of `section` at its default."""
     return {
-        key: given[key] if key in given else field_default(section, key, variant)
+        key: (
+            given[key] if key in given else field_default(section, key, variant)
+        )
         for key in SCHEMA[section]
     }
 

@@ -23,6 +23,8 @@ from predrnn_keras.convert import convert_state_dict
 from predrnn_keras.convert import load_reference_state_dict
 from predrnn_keras.convert import main
 from predrnn_keras.convert import read_recipe
+from predrnn_keras.layers.gate_layout import GATES
+from predrnn_keras.layers.gate_layout import output_channels
 
 torch = pytest.importorskip("torch")
 
@@ -61,13 +63,12 @@ def reference_state_dict(frame_shape, layer_norm, v2, seed=0):
     channels_in = depth
     for index, n in enumerate(NUM_HIDDEN):
         prefix = f"cell_list.{index}"
-        gates = {
-            "conv_x": (7 * n, channels_in),
-            "conv_h": (4 * n, n),
-            "conv_m": (3 * n, n),
-            "conv_o": (n, 2 * n),
+        inputs = {"conv_x": channels_in, "conv_h": n, "conv_m": n}
+        convs = {
+            conv: (output_channels(conv, n), inputs[conv]) for conv in GATES
         }
-        for gate, (out, inp) in gates.items():
+        convs["conv_o"] = (n, 2 * n)
+        for gate, (out, inp) in convs.items():
             state[f"{prefix}.{gate}.0.weight"] = kernel(out, inp, k)
             if layer_norm:
                 grid = (out, height // p, width // p)
@@ -131,7 +132,7 @@ def sigmoid(x):
 
 
 def st_lstm(weights, index, x, h, c, m, with_norm):
-    """SPEC section 1, one ST-LSTM layer, channels-first."""
+    """One ST-LSTM layer, channels-first (docs/method.md, "ST-LSTM")."""
     prefix = f"cell_list.{index}"
 
     def gate(name, inputs):
@@ -144,25 +145,28 @@ def st_lstm(weights, index, x, h, c, m, with_norm):
             )
         return out
 
-    i_x, f_x, g_x, i_xp, f_xp, g_xp, o_x = np.split(gate("conv_x", x), 7, 1)
-    i_h, f_h, g_h, o_h = np.split(gate("conv_h", h), 4, 1)
-    i_m, f_m, g_m = np.split(gate("conv_m", m), 3, 1)
-    i = sigmoid(i_x + i_h)
-    f = sigmoid(f_x + f_h + 1.0)
-    g = np.tanh(g_x + g_h)
+    def split(conv, inputs):
+        parts = np.split(gate(conv, inputs), len(GATES[conv]), 1)
+        return dict(zip(GATES[conv], parts))
+
+    gx, gh, gm = split("conv_x", x), split("conv_h", h), split("conv_m", m)
+    i = sigmoid(gx["i"] + gh["i"])
+    f = sigmoid(gx["f"] + gh["f"] + 1.0)
+    g = np.tanh(gx["g"] + gh["g"])
     c_new = f * c + i * g
-    i_p = sigmoid(i_xp + i_m)
-    f_p = sigmoid(f_xp + f_m + 1.0)
-    g_p = np.tanh(g_xp + g_m)
-    m_new = f_p * m + i_p * g_p
+    i_m = sigmoid(gx["i_m"] + gm["i_m"])
+    f_m = sigmoid(gx["f_m"] + gm["f_m"] + 1.0)
+    g_m = np.tanh(gx["g_m"] + gm["g_m"])
+    m_new = f_m * m + i_m * g_m
     memory = np.concatenate([c_new, m_new], axis=1)
-    o = sigmoid(o_x + o_h + gate("conv_o", memory))
+    o = sigmoid(gx["o"] + gh["o"] + gate("conv_o", memory))
     h_new = o * np.tanh(conv2d(memory, weights[f"{prefix}.conv_last.weight"]))
     return h_new, c_new, m_new
 
 
 def patch(frames, p):
-    """SPEC section 4, then channels-first: (B, T, p*p*C, H/p, W/p)."""
+    """docs/method.md, "Patching", then channels-first: (B, T, p*p*C, H/p,
+    W/p)."""
     b, t, height, width, channels = frames.shape
     x = frames.reshape(b, t, height // p, p, width // p, p, channels)
     x = x.transpose(0, 1, 2, 4, 3, 5, 6)
@@ -180,7 +184,8 @@ def unpatch(patches, p):
 
 
 def reference_forward(state, frames, input_length, with_norm):
-    """Predictions of frames 1..T-1 at test time (SPEC sections 2 and 3)."""
+    """Predictions of frames 1..T-1 at test time (docs/method.md, "Zigzag
+    memory flow" and "Prediction and training loss")."""
     weights = {key: value.double().numpy() for key, value in state.items()}
     num_layers = len(NUM_HIDDEN)
     inputs = patch(frames.astype("float64"), PATCH_SIZE)
@@ -204,6 +209,16 @@ def reference_forward(state, frames, input_length, with_norm):
 
 
 # Parity ----------------------------------------------------------------------
+
+
+def test_gate_layout_is_the_reference_order():
+    # The reference's ST-LSTM splits each convolution's output with
+    # torch.split(..., num_hidden, dim=1) into these gates, in this order.
+    assert GATES == {
+        "conv_x": ("i", "f", "g", "i_m", "f_m", "g_m", "o"),
+        "conv_h": ("i", "f", "g", "o"),
+        "conv_m": ("i_m", "f_m", "g_m"),
+    }
 
 
 @pytest.mark.parametrize(
@@ -340,6 +355,19 @@ def test_repository_recipe():
     assert kwargs["num_hidden"] == [128] * 4
     assert kwargs["patch_size"] == 4
     assert kwargs["decouple_beta"] == 0.01
+
+
+def test_recipe_is_read_through_the_schema(tmp_path):
+    path = tmp_path / "recipe.toml"
+    path.write_text("[model]\nnum_hiden = [4, 4]\n")
+    with pytest.raises(
+        ConversionError,
+        match=r"model\.num_hiden\. Did you mean model\.num_hidden",
+    ):
+        read_recipe(path)
+    path.write_text('[model]\nfilter_size = "3"\n')
+    with pytest.raises(ConversionError, match=r"model\.filter_size"):
+        read_recipe(path)
 
 
 # Errors -------------------------------------------------------------------
