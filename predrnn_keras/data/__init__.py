@@ -7,6 +7,7 @@ your own frames, videos and arrays, under every Keras backend.
 """
 
 from predrnn_keras.data.data_error import DataError
+from predrnn_keras.data.dataset_builder import DATA_KEYS
 from predrnn_keras.data.dataset_builder import DATA_KINDS
 from predrnn_keras.data.dataset_builder import DataInfo
 from predrnn_keras.data.dataset_builder import build_dataset
@@ -17,6 +18,7 @@ from predrnn_keras.data.kth import kth_sequence_starts
 from predrnn_keras.data.mnist_npz import write_mnist_npz
 
 __all__ = [
+    "DATA_KEYS",
     "DATA_KINDS",
     "KTH_ACTIONS",
     "DataError",

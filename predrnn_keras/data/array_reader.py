@@ -13,7 +13,16 @@ from predrnn_keras.data.window_reader import WindowReader
 from predrnn_keras.data.window_reader import check_split
 from predrnn_keras.data.window_reader import uniform_windows
 
-ACCEPTED_KEYS = (*config_checks.SPLIT_KEYS, "key", "stride", "value_range")
+KEYS = {
+    **config_checks.SPLIT_KEYS,
+    "key": config_checks.DataKey(
+        "a string",
+        None,
+        "the .npz member that holds the sequences; default: the only one",
+    ),
+    "stride": config_checks.STRIDE,
+    "value_range": config_checks.VALUE_RANGE,
+}
 
 
 def open_array(path: Path, key: "str | None") -> MappedArray:
@@ -68,13 +77,7 @@ def array_reader(
     Each file holds sequences (N, T, H, W) (one channel) or (N, T, H, W, C),
     of any frame size and channel count; each sequence gives the windows of
     `total_length` consecutive frames that start every `stride` frames.
-    Config keys: `path` (a file or a list of files read as one) with
-    `split_fractions` (default [0.8, 0.1, 0.1], of the sequences in order),
-    or `train_path`, `val_path`, `test_path`; `key` (the .npz member, needed
-    when the file holds several); `stride` (default total_length: windows do
-    not overlap); `value_range` ([low, high] of the raw values, mapped to
-    [0, 1] and clipped; default from the dtype: uint8 0-255, uint16 0-65535,
-    floats already in [0, 1]).
+    Config keys: `KEYS` (docs/recipes.md).
 
     Args:
         config: the `[data]` table.
@@ -89,7 +92,7 @@ def array_reader(
             `total_length`, files of different frame shapes, or an empty
             split.
     """
-    config_checks.check_keys(config, "array", ACCEPTED_KEYS)
+    config_checks.check_keys(config, "array", KEYS)
     paths, fractions = config_checks.split_sources(config, split)
     key = config.get("key")
     if key is not None and not isinstance(key, str):

@@ -1,26 +1,77 @@
 """Validation of the `[data]` table of a recipe, shared by the readers.
 
-Every reader lists the keys it accepts and reads each value through one of
-these functions, so that a wrong key or value fails before any file is opened,
-with a `ValueError` naming the key, what was expected and what was received.
+Every reader lists the keys it accepts in `KEYS` (`DataKey`s: their type,
+default and meaning, shown in docs/recipes.md) and reads each value through
+one of these functions, so that a wrong key or value fails before any file
+is opened, with a `ValueError` naming the key, what was expected and what
+was received.
 """
 
 import difflib
 import os
 from collections.abc import Mapping
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """One key of a reader's `[data]` table.
+
+    Attributes:
+        type: what the value must be, in words.
+        default: the value of a key left out; None where there is no one
+            value (the key is required, or `doc` says what happens).
+        doc: the meaning, one line.
+    """
+
+    type: str
+    default: Any
+    doc: str
+
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+PATHS = "a path or a list of paths (read as one, in order)"
 # Keys of the readers of files: one source split by `split_fractions`, or one
 # source per split.
-SPLIT_KEYS = (
-    "path",
-    "train_path",
-    "val_path",
-    "test_path",
-    "split_fractions",
+SPLIT_KEYS = {
+    "path": DataKey(
+        PATHS, None, "the data of all splits, cut by split_fractions"
+    ),
+    "train_path": DataKey(PATHS, None, "the training data (without path)"),
+    "val_path": DataKey(
+        PATHS,
+        None,
+        "the validation data (without path); default: test_path, as the "
+        "reference validates on its test set",
+    ),
+    "test_path": DataKey(PATHS, None, "the test data (without path)"),
+    "split_fractions": DataKey(
+        "a list [train, val, test] of fractions >= 0 with a sum <= 1",
+        list(DEFAULT_SPLIT_FRACTIONS),
+        "shares of the sequences of path, in order",
+    ),
+}
+STRIDE = DataKey(
+    "an integer >= 1",
+    None,
+    "frames between the starts of a file's windows of train.total_length "
+    "frames; default train.total_length (windows do not overlap)",
+)
+VALUE_RANGE = DataKey(
+    "a list [low, high] of numbers, low < high",
+    None,
+    "raw values mapped to 0 and 1 (and clipped); default from the dtype: "
+    "uint8 0-255, uint16 0-65535, floats as they are",
+)
+CACHE_DIR = DataKey(
+    "a path",
+    None,
+    "where decoded frames are cached; default $XDG_CACHE_HOME/"
+    "predrnn_keras (~/.cache/predrnn_keras)",
 )
 
 

@@ -18,28 +18,25 @@ from predrnn_keras.data.mapped_array import MappedArray
 from predrnn_keras.data.pipeline import make_dataset
 from predrnn_keras.data.sequence_reader import SequenceReader
 
-DATA_KINDS = (
-    "moving_mnist",
-    "mnist_npz",
-    "mnist_npy",
-    "kth",
-    "frames",
-    "array",
-)
+# The reader module of each `kind`; its docstring's first line says what it
+# reads and its `KEYS` are the keys of its `[data]` table.
+READER_MODULES = {
+    "moving_mnist": moving_mnist,
+    "mnist_npz": mnist_npz,
+    "mnist_npy": mnist_npy,
+    "kth": kth,
+    "frames": frames_reader,
+    "array": array_reader,
+}
+DATA_KINDS = tuple(READER_MODULES)
+# Each kind's keys (`config_checks.DataKey`s), as docs/recipes.md shows them.
+DATA_KEYS = {kind: module.KEYS for kind, module in READER_MODULES.items()}
 _FILE_READERS = {
     "mnist_npz": mnist_npz.mnist_npz_reader,
     "mnist_npy": mnist_npy.mnist_npy_reader,
     "kth": kth.kth_reader,
     "frames": frames_reader.frames_reader,
     "array": array_reader.array_reader,
-}
-_ACCEPTED_KEYS = {
-    "moving_mnist": moving_mnist.ACCEPTED_KEYS,
-    "mnist_npz": mnist_npz.ACCEPTED_KEYS,
-    "mnist_npy": mnist_npy.ACCEPTED_KEYS,
-    "kth": kth.ACCEPTED_KEYS,
-    "frames": frames_reader.ACCEPTED_KEYS,
-    "array": array_reader.ACCEPTED_KEYS,
 }
 
 
@@ -237,10 +234,10 @@ def dataset_info(config: Mapping) -> DataInfo:
         The kind, height, width and channels.
     """
     kind = _kind(config)
-    config_checks.check_keys(config, kind, _ACCEPTED_KEYS[kind])
+    config_checks.check_keys(config, kind, DATA_KEYS[kind])
     if kind in ("moving_mnist", "kth"):
         height, width = config_checks.get_image_size(
-            config, 64 if kind == "moving_mnist" else 128
+            config, DATA_KEYS[kind]["image_size"].default
         )
         return DataInfo(kind, height, width, 1)
     path = _first_path(config)

@@ -14,14 +14,21 @@ from predrnn_keras.data.frame_cache import cache_frames
 from predrnn_keras.data.window_reader import WindowReader
 from predrnn_keras.data.window_reader import check_split
 
-ACCEPTED_KEYS = (
-    *config_checks.SPLIT_KEYS,
-    "image_size",
-    "channels",
-    "stride",
-    "value_range",
-    "cache_dir",
-)
+KEYS = {
+    **config_checks.SPLIT_KEYS,
+    "image_size": config_checks.DataKey(
+        "an integer or [height, width]",
+        None,
+        "resize every frame to this size; default: keep the frames' size, "
+        "which must then be the same in all files",
+    ),
+    "channels": config_checks.DataKey(
+        "1 or 3", None, "convert the frames to grey or RGB; default: keep"
+    ),
+    "stride": config_checks.STRIDE,
+    "value_range": config_checks.VALUE_RANGE,
+    "cache_dir": config_checks.CACHE_DIR,
+}
 
 
 def _images(folder: Path) -> list[Path]:
@@ -93,13 +100,8 @@ def frames_reader(
     (see `cache_frames`) and read from it by memory mapping. Each sequence
     gives the windows of `total_length` consecutive frames that start every
     `stride` frames; sequences shorter than `total_length` are skipped, with
-    a note. Config keys: `path` (see `find_clips`; a list is read as one)
-    with `split_fractions` (default [0.8, 0.1, 0.1], of the sequences in
-    order), or `train_path`, `val_path`, `test_path`; `image_size` (resize
-    all frames; default: keep them, which must then share one size);
-    `channels` (1 or 3: convert; default: keep); `stride` (default
-    total_length); `value_range` (default from the dtype: 8-bit 0-255,
-    16-bit PNG 0-65535); `cache_dir` (default `~/.cache/predrnn_keras`).
+    a note. Config keys: `KEYS` (docs/recipes.md); `path` is read by
+    `find_clips`.
 
     Args:
         config: the `[data]` table.
@@ -113,7 +115,7 @@ def frames_reader(
         DataError: missing or unreadable files, frames of mixed sizes, no
             sequence of `total_length` frames, or an empty split.
     """
-    config_checks.check_keys(config, "frames", ACCEPTED_KEYS)
+    config_checks.check_keys(config, "frames", KEYS)
     paths, fractions = config_checks.split_sources(config, split)
     image_size = config_checks.get_image_size(config)
     channels = config_checks.get_choice(config, "channels", (1, 3, None), None)

@@ -34,15 +34,36 @@ KTH_ACTIONS = (
 # total_length apart (no overlap), as in the reference.
 OVERLAPPING_ACTIONS = ("jogging", "running")
 OVERLAP_STEP = 3
-ACCEPTED_KEYS = (
-    "path",
-    "image_size",
-    "cache_dir",
-    "actions",
-    "train_persons",
-    "val_persons",
-    "test_persons",
-)
+KEYS = {
+    "path": config_checks.DataKey(
+        "a path",
+        None,
+        "required: the reference's PNG frame tree or the folder of .avi files",
+    ),
+    "image_size": config_checks.DataKey(
+        "an integer or [height, width]", 128, "frame size in pixels"
+    ),
+    "cache_dir": config_checks.CACHE_DIR,
+    "actions": config_checks.DataKey(
+        "a list of action names", list(KTH_ACTIONS), "the actions read"
+    ),
+    "train_persons": config_checks.DataKey(
+        "a list of integers from 1 to 99",
+        list(range(1, 17)),
+        "the persons of the training split",
+    ),
+    "val_persons": config_checks.DataKey(
+        "a list of integers from 1 to 99",
+        None,
+        "the persons of the validation split; default: test_persons, as the "
+        "reference validates on its test set",
+    ),
+    "test_persons": config_checks.DataKey(
+        "a list of integers from 1 to 99",
+        list(range(17, 26)),
+        "the persons of the test split",
+    ),
+}
 _FOLDER = re.compile(r"person(\d\d)_([a-z]+)_d(\d)")
 # The reference takes the frame number from characters 6-9: image_NNNN.png.
 _FRAME = re.compile(r"image_(\d+)\.png")
@@ -166,13 +187,9 @@ def _ranges(numbers: Sequence[int]) -> str:
 def kth_reader(config: Mapping, split: str, total_length: int) -> WindowReader:
     """Builds the KTH reader of a split.
 
-    Config keys: `path` (required: the PNG frame tree or the folder of .avi
-    files), `image_size` (128, or [height, width]), `cache_dir` (where the
-    decoded frames go; default `~/.cache/predrnn_keras`), `actions` (default
-    all six), `train_persons` (default 1-16), `test_persons` (17-25) and
-    `val_persons` (default: the test persons, as the reference validates on
-    its test set). The cache holds every video found, so all splits, action
-    subsets and sequence lengths share one decoding.
+    Config keys: `KEYS` (docs/recipes.md). The cache holds every video
+    found, so all splits, action subsets and sequence lengths share one
+    decoding.
 
     Args:
         config: the `[data]` table.
@@ -186,16 +203,18 @@ def kth_reader(config: Mapping, split: str, total_length: int) -> WindowReader:
     Raises:
         DataError: no KTH video, an unreadable file, or an empty split.
     """
-    config_checks.check_keys(config, "kth", ACCEPTED_KEYS)
+    config_checks.check_keys(config, "kth", KEYS)
     root = config_checks.get_path(config)
-    image_size = config_checks.get_image_size(config, 128)
+    image_size = config_checks.get_image_size(
+        config, KEYS["image_size"].default
+    )
     actions = config_checks.get_str_list(config, "actions", KTH_ACTIONS)
     test = config_checks.get_int_list(
-        config, "test_persons", range(17, 26), 1, 99
+        config, "test_persons", KEYS["test_persons"].default, 1, 99
     )
     persons = {
         "train": config_checks.get_int_list(
-            config, "train_persons", range(1, 17), 1, 99
+            config, "train_persons", KEYS["train_persons"].default, 1, 99
         ),
         "val": config_checks.get_int_list(config, "val_persons", test, 1, 99),
         "test": test,

@@ -11,7 +11,7 @@ from predrnn_keras.data.window_reader import WindowReader
 from predrnn_keras.data.window_reader import check_split
 from predrnn_keras.data.window_reader import uniform_windows
 
-ACCEPTED_KEYS = config_checks.SPLIT_KEYS
+KEYS = config_checks.SPLIT_KEYS
 
 
 def mnist_npy_reader(
@@ -38,7 +38,7 @@ def mnist_npy_reader(
         DataError: a missing file, a wrong dtype or shape, sequences shorter
             than `total_length`, or an empty split.
     """
-    config_checks.check_keys(config, "mnist_npy", ACCEPTED_KEYS)
+    config_checks.check_keys(config, "mnist_npy", KEYS)
     paths, fractions = config_checks.split_sources(config, split)
     arrays = []
     for path in paths:

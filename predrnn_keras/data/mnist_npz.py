@@ -22,7 +22,7 @@ from predrnn_keras.data.mapped_array import load_npz_arrays
 from predrnn_keras.data.window_reader import WindowReader
 from predrnn_keras.data.window_reader import check_split
 
-ACCEPTED_KEYS = config_checks.SPLIT_KEYS
+KEYS = config_checks.SPLIT_KEYS
 _EXPECTED = "the reference Moving MNIST keys clips, dims, input_raw_data"
 
 
@@ -88,7 +88,7 @@ def mnist_npz_reader(
         DataError: a missing file, wrong keys or shapes, or files of
             different frame shapes.
     """
-    config_checks.check_keys(config, "mnist_npz", ACCEPTED_KEYS)
+    config_checks.check_keys(config, "mnist_npz", KEYS)
     paths, fractions = config_checks.split_sources(config, split)
     arrays, windows = [], []
     for number, path in enumerate(paths):

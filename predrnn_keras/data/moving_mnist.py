@@ -12,14 +12,35 @@ from predrnn_keras.data.decoding import resize_frames
 from predrnn_keras.data.mapped_array import load_npz_arrays
 from predrnn_keras.data.sequence_reader import SequenceReader
 
-ACCEPTED_KEYS = (
-    "num_digits",
-    "image_size",
-    "digit_size",
-    "mnist_path",
-    "num_sequences",
-    "eval_seed",
-)
+KEYS = {
+    "num_digits": config_checks.DataKey(
+        "an integer from 1 to 3", 2, "digits per sequence"
+    ),
+    "image_size": config_checks.DataKey(
+        "an integer or [height, width]", 64, "frame size in pixels"
+    ),
+    "digit_size": config_checks.DataKey(
+        "an integer >= 1",
+        28,
+        "digit size in pixels; other sizes resize the digits",
+    ),
+    "mnist_path": config_checks.DataKey(
+        "a path",
+        None,
+        "an MNIST .npz in Keras' format; default Keras' "
+        "~/.keras/datasets/mnist.npz if present, else the digits embedded "
+        "in the package",
+    ),
+    "num_sequences": config_checks.DataKey(
+        "an integer >= 1", 1000, "sequences in the val and test sets"
+    ),
+    "eval_seed": config_checks.DataKey(
+        "an integer >= 0",
+        0,
+        "seed of the val and test sets, apart from train.seed so that "
+        "every run is evaluated on the same sequences",
+    ),
+}
 EMBEDDED_DIGITS = Path(__file__).parent / "assets" / "mnist_sample.npz"
 # Pixels per frame. Srivastava et al. (2015) move digits by 0.1 of the free
 # range (3.6 px in 64x64); this range centres on that.
@@ -165,12 +186,7 @@ def moving_mnist_reader(
 ) -> MovingMNIST:
     """Builds the generated Moving MNIST reader of a split.
 
-    Config keys: `num_digits` (1-3, default 2), `image_size` (64, or
-    [height, width]), `digit_size` (28; other sizes resize the digits),
-    `mnist_path` (see `load_digits`), `num_sequences` (sequences in the val
-    and test sets, default 1000) and `eval_seed` (0: the seed of the val and
-    test sets, kept apart from the training seed so that every run is
-    evaluated on the same sequences).
+    Config keys: `KEYS` (docs/recipes.md).
 
     Args:
         config: the `[data]` table.
@@ -182,12 +198,22 @@ def moving_mnist_reader(
     Returns:
         The reader.
     """
-    config_checks.check_keys(config, "moving_mnist", ACCEPTED_KEYS)
-    num_digits = config_checks.get_int(config, "num_digits", 2, 1, 3)
-    image_size = config_checks.get_image_size(config, 64)
-    digit_size = config_checks.get_int(config, "digit_size", 28)
-    num_sequences = config_checks.get_int(config, "num_sequences", 1000)
-    eval_seed = config_checks.get_int(config, "eval_seed", 0, low=0)
+    config_checks.check_keys(config, "moving_mnist", KEYS)
+    num_digits = config_checks.get_int(
+        config, "num_digits", KEYS["num_digits"].default, 1, 3
+    )
+    image_size = config_checks.get_image_size(
+        config, KEYS["image_size"].default
+    )
+    digit_size = config_checks.get_int(
+        config, "digit_size", KEYS["digit_size"].default
+    )
+    num_sequences = config_checks.get_int(
+        config, "num_sequences", KEYS["num_sequences"].default
+    )
+    eval_seed = config_checks.get_int(
+        config, "eval_seed", KEYS["eval_seed"].default, low=0
+    )
     if digit_size >= min(image_size):
         raise ValueError(
             "Expected [data] digit_size smaller than image_size, so that "
