@@ -24,14 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
-from predrnn_keras.data import build_dataset
-from predrnn_keras.data import kth_sequence_starts
-from predrnn_keras.data.kth import KTH_ACTIONS
-from predrnn_keras.data.kth import OVERLAP_STEP
-from predrnn_keras.data.kth import OVERLAPPING_ACTIONS
-from predrnn_keras.data.mapped_array import MappedArray
-from predrnn_keras.data.pipeline import make_dataset
-from predrnn_keras.data.window_reader import WindowReader
+import predrnn_keras
+
+# As the command lines run: set up before TensorFlow loads.
+predrnn_keras.configure_runtime()
+
+from predrnn_keras.data import build_dataset  # noqa: E402
+from predrnn_keras.data import kth_sequence_starts  # noqa: E402
+from predrnn_keras.data.kth import KTH_ACTIONS  # noqa: E402
+from predrnn_keras.data.kth import OVERLAP_STEP  # noqa: E402
+from predrnn_keras.data.kth import OVERLAPPING_ACTIONS  # noqa: E402
+from predrnn_keras.data.mapped_array import MappedArray  # noqa: E402
+from predrnn_keras.data.pipeline import make_dataset  # noqa: E402
+from predrnn_keras.data.window_reader import WindowReader  # noqa: E402
 
 
 def sequences_per_second(dataset, batches: int, warmup: int = 5) -> float:

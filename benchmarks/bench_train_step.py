@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Times PredRNN's training step and inference, per backend and precision.
 
-The training step does the arithmetic of `../shared/bench/torch_baseline.py`
-(one Adam step; the first `context` inputs are true frames, later inputs the
-model's own predictions; MSE over all T - 1 predictions). Inference is the
-same forward pass without gradients: `context` frames in, `frames - context`
-frames out (10 in, 10 out by default), through the compiled predict
-function. With `--baseline` the baseline script runs first with the same
-shape, at float32 (the reference), for training and, with its gradients
-switched off, for inference; ratios are baseline time / our time, so 2.0x
-means twice as fast.
+The training step does the arithmetic of the PyTorch reference, which
+`benchmarks/torch_baseline.py` writes in plain PyTorch (one Adam step; the
+first `context` inputs are true frames, later inputs the model's own
+predictions; MSE over all T - 1 predictions). Inference is the same forward
+pass without gradients: `context` frames in, `frames - context` frames out
+(10 in, 10 out by default), through the compiled predict function. With
+`--baseline` (needs torch) the baseline runs first with the same shape, at
+float32 (the reference's precision), in both modes; ratios are baseline time
+/ our time, so 2.0x means twice as fast.
 
     python benchmarks/bench_train_step.py --config paper --backend tensorflow
     python benchmarks/bench_train_step.py --config small --backend all \\
@@ -21,11 +21,10 @@ means twice as fast.
     python benchmarks/bench_train_step.py --config paper --backend tensorflow \\
         --baseline --rounds 3   # baseline and ours alternated, 3 times
 
-Shared machines drift (the same step's time changed by up to 1.8x within
-one session here), so a ratio is only as good as the two runs behind it being
-close in time. `--rounds N` runs the whole sequence (baseline first, then
-ours) N times; each of our runs gets the ratio to the baseline of its own
-round, and the table gives the median of those ratios with their range.
+A machine's speed drifts, so a ratio is only as good as the two runs behind
+it being close in time. `--rounds N` runs the whole sequence (baseline first,
+then ours) N times; each of our runs gets the ratio to the baseline of its
+own round, and the table gives the median of those ratios with their range.
 
 Every run is its own process (the backend is fixed at import, and the peak
 memory is then the run's own). Prints a table (median, min and max ms over
@@ -35,6 +34,7 @@ added to the imported framework) or, with `--json`, one JSON line per run.
 """
 
 import argparse
+import importlib.util
 import itertools
 import json
 import os
@@ -50,33 +50,9 @@ CONFIGS = {
     "tiny": dict(layers=2, hidden=8),
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASELINE = os.path.join(ROOT, "..", "shared", "bench", "torch_baseline.py")
+BASELINE = os.path.join(ROOT, "benchmarks", "torch_baseline.py")
 MODES = ("train", "inference")
 PRECISIONS = ("float32", "mixed_bfloat16")
-
-# Runs the baseline script, recording the memory of the imported framework
-# first (as our runs do). For inference its gradients are switched off: the
-# timed "step" is then the forward pass alone (backward is a no-op and Adam
-# finds no gradients).
-BASELINE_TRAIN = """
-import json, resource, runpy, sys, torch
-IMPORT_MIB = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
-BASELINE_FORWARD = """
-import json, resource, runpy, sys, torch
-IMPORT_MIB = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-torch.set_grad_enabled(False)
-torch.Tensor.backward = lambda self, *args, **kwargs: None
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
-# Appended to a baseline run: the process's peak resident memory.
-PEAK_MEMORY = """
-print(json.dumps({"import_mib": IMPORT_MIB, "peak_mib": round(
-    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
-"""
 
 
 def parse_args(argv=None):
@@ -106,7 +82,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--baseline",
         action="store_true",
-        help="also run ../shared/bench/torch_baseline.py with the same shape",
+        help="also run benchmarks/torch_baseline.py (PyTorch) with the "
+        "same shape",
     )
     parser.add_argument(
         "--replicas",
@@ -171,8 +148,10 @@ def summary(times_s, batch):
 
 def measure(args):
     """Runs in a process whose KERAS_BACKEND is already set."""
-    # predrnn_keras first: it sets TensorFlow's defaults before the import.
     import predrnn_keras
+
+    # As the command lines run: set up before Keras loads.
+    predrnn_keras.configure_runtime()
     import keras
     import numpy as np
 
@@ -228,7 +207,7 @@ def measure(args):
         **summary(times[args.warmup :], args.batch),
         "peak_mib": peak_mib(),
         "import_mib": import_mib,
-        # predrnn_keras's default for JAX on CPU (predrnn_keras/xla_flags.py)
+        # configure_runtime's flag for JAX on CPU (predrnn_keras/xla_flags.py)
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
 
@@ -306,28 +285,18 @@ def run_child(args, backend, mode, precision, replicas, unroll, jit):
 
 def run_baseline(args, mode):
     command = [
-        BASELINE, "--config", args.config,
+        sys.executable, BASELINE, "--mode", mode, "--config", args.config,
         "--batch", str(args.batch), "--image", str(args.image),
         "--patch", str(args.patch), "--filter", str(args.filter),
         "--frames", str(args.frames), "--context", str(args.context),
         "--steps", str(args.steps),
     ]
-    prefix = BASELINE_FORWARD if mode == "inference" else BASELINE_TRAIN
-    out = subprocess.run(
-        [sys.executable, "-c", prefix + PEAK_MEMORY, *command],
-        capture_output=True, text=True,
-    )
-    *_, result, memory = last_json(out, f"baseline {mode}")
-    median = result["ms_median"]
+    out = subprocess.run(command, capture_output=True, text=True)
+    result = last_json(out, f"baseline {mode}")[-1]
     return {
         **result,
-        "impl": "torch_baseline",
         "backend": "torch",
-        "mode": mode,
-        "precision": "float32",
-        "sequences_per_s": round(args.batch / (median / 1000), 2),
-        "peak_mib": memory["peak_mib"],
-        "import_mib": memory["import_mib"],
+        "sequences_per_s": round(args.batch / (result["ms_median"] / 1000), 2),
     }
 
 
@@ -363,8 +332,8 @@ def main():
         out = sys.stdout if args.json else sys.stderr
         print(json.dumps(result), file=out, flush=True)
 
-    if args.baseline and not os.path.exists(BASELINE):
-        raise SystemExit(f"baseline not found: {BASELINE}")
+    if args.baseline and importlib.util.find_spec("torch") is None:
+        raise SystemExit("--baseline needs torch: pip install torch")
     for round_index in range(args.rounds):
         baselines = {}
         if args.baseline:

@@ -89,6 +89,10 @@ def train_curve(args, precision, initial_weights=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    import predrnn_keras
+
+    # As the command lines run: set up before Keras loads.
+    predrnn_keras.configure_runtime()
     import keras
     import numpy as np
 

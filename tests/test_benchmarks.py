@@ -1,9 +1,10 @@
-"""The benchmark script runs end to end on a tiny configuration.
+"""The benchmark scripts run end to end on a tiny configuration.
 
-It measures nothing here (timings on shared CI machines mean nothing); it
-keeps the scripts from rotting: every mode and precision on each backend with
-the JSON fields; once (in the TensorFlow pass), the baseline beside it when
-torch is installed with the table, and the precision-quality script.
+They measure nothing here (timings on shared CI machines mean nothing); the
+tests keep the scripts from rotting: every mode and precision on each backend
+with the JSON fields; once (in the TensorFlow pass), the PyTorch baseline
+beside it with the table, and the precision-quality script. The baseline's
+forward pass computes what our model computes on the same weights.
 """
 
 import importlib.util
@@ -12,12 +13,16 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 
+from tests.numpy_reference import unpatch
 from tests.workflow_helpers import REPO
 from tests.workflow_helpers import script_env
 
 SCRIPT = REPO / "benchmarks" / "bench_train_step.py"
+BASELINE = REPO / "benchmarks" / "torch_baseline.py"
+HAS_TORCH = importlib.util.find_spec("torch") is not None
 TINY = ["--config", "tiny", "--image", "16", "--frames", "6", "--context",
         "3", "--batch", "2", "--warmup", "1", "--steps", "2"]
 
@@ -62,11 +67,7 @@ ONE_BACKEND = pytest.mark.skipif(
 
 @pytest.mark.large
 @ONE_BACKEND
-@pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None
-    or not (REPO.parent / "shared" / "bench" / "torch_baseline.py").exists(),
-    reason="needs torch and ../shared/bench/torch_baseline.py",
-)
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
 def test_table_with_the_baseline_beside():
     done = bench("--backend", keras.backend.backend(),
                  "--mode", "train,inference", "--baseline", "--rounds", "2")
@@ -112,10 +113,68 @@ def test_table_with_the_baseline_beside():
         ]
 
 
-def test_rounds_pool_into_one_row_per_run():
-    spec = importlib.util.spec_from_file_location("bench", SCRIPT)
+def load_script(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@ONE_BACKEND
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("mode", ["train", "inference"])
+def test_the_baseline_prints_one_json_line(mode):
+    done = subprocess.run(
+        [sys.executable, str(BASELINE), *TINY[:10], "--steps", "2",
+         "--mode", mode],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    result = json.loads(line)
+    assert {k: result[k] for k in ("impl", "config", "mode", "precision",
+                                   "batch")} == {
+        "impl": "torch_baseline", "config": "tiny", "mode": mode,
+        "precision": "float32", "batch": 2,
+    }
+    assert 0 < result["ms_min"] <= result["ms_median"] <= result["ms_max"]
+    assert result["first_step_s"] >= 0
+    assert result["peak_mib"] >= result["import_mib"] > 50
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_the_baseline_computes_what_our_model_computes():
+    # Its weights, converted as a reference checkpoint is, into our model:
+    # the same predictions of the same frames in the test regime.
+    import torch
+
+    from predrnn_keras.convert import convert_state_dict
+
+    baseline = load_script(BASELINE)
+    torch.manual_seed(3)
+    patch, context, (b, t, size) = 2, 3, (2, 6, 8)
+    reference = baseline.PredRNNBaseline(
+        layers=2, hidden=4, channels=patch * patch, filter_size=3
+    )
+    model = convert_state_dict(
+        reference.state_dict(),
+        {"patch_size": patch, "input_length": context},
+        image_shape=(size, size, 1),
+    )
+    frames = np.random.default_rng(0).random((b, t, size, size, 1), "float32")
+    with torch.no_grad():
+        expected = reference(
+            baseline.patch(torch.from_numpy(frames), patch),
+            torch.zeros(b, t - 1 - context),
+            context,
+        )
+    expected = unpatch(expected.permute(0, 1, 3, 4, 2).numpy(), patch)
+    ours = keras.ops.convert_to_numpy(model(frames))
+    np.testing.assert_allclose(ours, expected, atol=2e-5)
+
+
+def test_rounds_pool_into_one_row_per_run():
+    module = load_script(SCRIPT)
 
     def run(round_index, impl, ms, base_ms, peak):
         return {"mode": "train", "impl": impl, "backend": "torch",
@@ -149,9 +208,7 @@ def test_rounds_pool_into_one_row_per_run():
 
 
 def test_long_implementation_names_keep_their_own_column(capsys):
-    spec = importlib.util.spec_from_file_location("bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT)
     args = module.parse_args(
         ["--backend", "tensorflow", "--unroll", "true,false",
          "--jit-compile", "false", "--replicas", "2"]
