@@ -197,7 +197,8 @@ def recipe_from_dict(raw: dict) -> dict:
 # Writing ------------------------------------------------------------------
 
 
-def _toml_value(value) -> str:
+def toml_value(value) -> str:
+    """`value` written as a TOML value."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if is_int(value):
@@ -218,7 +219,7 @@ def _toml_value(value) -> str:
         )
         return f'"{escaped}"'
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"Cannot write {value!r} ({type(value).__name__}) as TOML")
 
 
@@ -234,7 +235,7 @@ def dumps_recipe(recipe: dict) -> str:
             lines.append("")
         lines.append(f"[{section}]")
         for key, value in table.items():
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{key} = {toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 

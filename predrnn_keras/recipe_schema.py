@@ -242,6 +242,17 @@ SCHEMA: dict[str, dict[str, Field]] = {
 # The data readers check the [data] table (predrnn_keras.data).
 DATA_SECTION = "data"
 SECTIONS = ("model", DATA_SECTION, "train", "distribution", "evaluate")
+SECTION_DOCS = {
+    "model": "The model and its training schedule: `variant` and the "
+    "arguments of `PredRNN` / `PredRNNV2`.",
+    DATA_SECTION: "The frames: `kind` picks the reader, which accepts the "
+    "keys listed under its name (docs/data.md).",
+    "train": "The length of the run, the optimiser and how often it "
+    "validates, logs and checkpoints.",
+    "distribution": "The devices and hosts training runs on "
+    "(docs/training.md); optional, one device by default.",
+    "evaluate": "The settings of `evaluate.py` (docs/evaluation.md).",
+}
 
 
 def field_default(section: str, key: str, variant: str = DEFAULT_VARIANT):
