@@ -15,7 +15,7 @@ from predrnn_keras.training import RunFolder
 from predrnn_keras.training import RunFolderError
 from predrnn_keras.training import epoch_length
 from predrnn_keras.training import train
-from predrnn_keras.training import trainer as trainer_module
+from predrnn_keras.training import datasets as datasets_module
 from predrnn_keras.training import validation_epochs
 from tests.workflow_helpers import kill_after_first_checkpoint
 from tests.workflow_helpers import model_state
@@ -196,7 +196,7 @@ def test_resume_ignores_a_partial_write_and_keeps_few_checkpoints(
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     tmp_path, monkeypatch
 ):
-    real_build_dataset = trainer_module.build_dataset
+    real_build_dataset = datasets_module.build_dataset
 
     def poisoned(config, split, **kwargs):
         dataset = real_build_dataset(config, split, **kwargs)
@@ -211,7 +211,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
 
         return dataset.enumerate().map(poison)
 
-    monkeypatch.setattr(trainer_module, "build_dataset", poisoned)
+    monkeypatch.setattr(datasets_module, "build_dataset", poisoned)
     run_dir = tmp_path / "run"
     with pytest.raises(NonFiniteLossError) as error:
         train(recipe(), run_dir, verbose=0)

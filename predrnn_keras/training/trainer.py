@@ -7,20 +7,19 @@ import tempfile
 import time
 
 import keras
-import numpy as np
 from keras import ops
 
 from predrnn_keras import config as recipe_config
 from predrnn_keras.callbacks import NaNGuard
 from predrnn_keras.callbacks import RunCheckpoint
 from predrnn_keras.callbacks import TrainingBoard
-from predrnn_keras.data import build_dataset
 from predrnn_keras.data import dataset_info
 from predrnn_keras.distribution import Placement
 from predrnn_keras.distribution import setup_distribution
+from predrnn_keras.run_folder import RunFolder
+from predrnn_keras.run_folder import RunFolderError
+from predrnn_keras.training import datasets
 from predrnn_keras.training.hardware import mixed_precision_warning
-from predrnn_keras.training.run_folder import RunFolder
-from predrnn_keras.training.run_folder import RunFolderError
 
 
 class NonFiniteLossError(RuntimeError):
@@ -71,69 +70,13 @@ def validation_epochs(train: dict) -> list[int]:
     ]
 
 
-def _validation_data(recipe: dict, placement: Placement):
-    """The fixed validation batches (the same ones at every evaluation),
-    their number and the dataset they are taken from."""
-    train = recipe["train"]
-    batch_size = train["batch_size"]
-
-    def build(shard_index=0, num_shards=1):
-        return build_dataset(
-            recipe["data"],
-            "val",
-            batch_size=batch_size,
-            total_length=train["total_length"],
-            patch_size=recipe["model"]["patch_size"],
-            seed=train["seed"],
-            shard_index=shard_index,
-            num_shards=num_shards,
-        )
-
-    dataset = build()
-    available = int(dataset.cardinality())
-    if placement.distributed and available > 0:
-        # Replicas split every batch evenly: full batches only.
-        last = dataset.skip(available - 1).take(1)
-        if int(next(iter(last)).shape[0]) != batch_size:
-            available -= 1
-        if available < 1:
-            raise ValueError(
-                "Distributed training evaluates full validation batches "
-                f"only, and the validation split holds fewer than "
-                f"train.batch_size={batch_size} sequences."
-            )
-    steps = train["val_batches"]
-    if available > 0:
-        steps = min(steps, available)
-
-    def fixed(shard_index, num_shards):
-        # Each evaluation reads exactly `steps` batches of this cycle, so
-        # every evaluation (also after a resume) scores the same sequences.
-        shard = build(shard_index, num_shards) if num_shards > 1 else dataset
-        return shard.take(steps).cache().repeat()
-
-    return placement.dataset(fixed, batch_size), steps, dataset
-
-
-def _image_sequences(val_ds, count: int, batch_size: int):
-    """The first `count` validation sequences, for the TensorBoard grid."""
-    if not count:
-        return None
-    batches = val_ds.take(math.ceil(count / batch_size))
-    return np.concatenate([np.asarray(b) for b in batches])[:count]
-
-
 def _format(value) -> str:
     return "none" if value is None else f"{value:.5g}"
 
 
 def _load_checkpoint(run: RunFolder, state: dict):
-    path = run.path / state["checkpoint"]
-    if not path.is_file():
-        raise RunFolderError(
-            f"{run.state_path} names the checkpoint {path}, which is missing. "
-            "Pass --overwrite to start the run again."
-        )
+    """The model of the checkpoint `state` names, checked against it."""
+    path = run.state_checkpoint(state)
     model = keras.saving.load_model(path)
     step = int(ops.convert_to_numpy(model.sampling_step))
     if step != state["iteration"]:
@@ -188,13 +131,19 @@ def train(
     frame_shape = dataset_info(recipe["data"]).frame_shape
     recipe_config.check_frame_shape(recipe, frame_shape)
     placement.check_batch_size(recipe["train"]["batch_size"])
-    val_data = _validation_data(recipe, placement)
+    shared = dict(
+        recipe=recipe,
+        frame_shape=frame_shape,
+        validation=datasets.validation_data(recipe, placement),
+        placement=placement,
+    )
     if placement.is_chief:
         run, state = RunFolder.open(run_dir, recipe, overwrite=overwrite)
         try:
             return _train_in(
-                run, run, state, recipe, frame_shape, val_data, placement,
-                verbose,
+                _RunContext(
+                    source=run, run=run, state=state, verbose=verbose, **shared
+                )
             )
         finally:
             run.unlock()
@@ -209,8 +158,9 @@ def train(
     try:
         scratch.write_recipe(recipe)
         return _train_in(
-            source, scratch, state, recipe, frame_shape, val_data, placement,
-            0,
+            _RunContext(
+                source=source, run=scratch, state=state, verbose=0, **shared
+            )
         )
     finally:
         shutil.rmtree(scratch.path, ignore_errors=True)
@@ -231,150 +181,208 @@ def _worker_view(run_dir, recipe: dict, overwrite: bool):
     return source, source.read_state()
 
 
-def _train_in(
-    source, run, state, recipe, frame_shape, val_data, placement, verbose
-):
-    started = time.time()
-    train_cfg = recipe["train"]
-    model_cfg = recipe["model"]
-    val_ds, val_steps, val_source = val_data
-    say = print if verbose else (lambda *a, **k: None)
-    iterations = train_cfg["iterations"]
-    if state is not None and state.get("finished"):
-        say(
-            f"{run.path} holds a finished run ({state['iteration']}/"
-            f"{iterations} iterations, best val_mse "
-            f"{_format(state.get('best_val_mse'))}). Nothing to do.\n"
-            f"Evaluate it with: python evaluate.py {run.path}\n"
-            "Train again with --run-dir NEW_FOLDER, or --overwrite."
-        )
+@dataclasses.dataclass
+class _RunContext:
+    """What one process needs to train a recipe.
+
+    Attributes:
+        recipe: the complete recipe.
+        source: the run folder read to resume (the chief's).
+        run: the run folder written: `source` on the chief, a scratch folder
+            on the other processes.
+        state: the state of the checkpoint to resume, or None.
+        frame_shape: `(height, width, channels)` of the data.
+        validation: the fixed validation batches.
+        placement: where this process trains.
+        verbose: 1 for a progress bar and messages.
+    """
+
+    recipe: dict
+    source: RunFolder
+    run: RunFolder
+    state: "dict | None"
+    frame_shape: tuple
+    validation: datasets.ValidationData
+    placement: Placement
+    verbose: int
+
+    @property
+    def train_cfg(self) -> dict:
+        return self.recipe["train"]
+
+    def say(self, *args, **kwargs) -> None:
+        if self.verbose:
+            print(*args, **kwargs)
+
+    def result(self, status, iteration, start_iteration, best, started):
         return TrainResult(
-            str(source.path),
-            "already_finished",
-            state["iteration"],
-            state["iteration"],
-            state.get("best_val_mse"),
+            str(self.source.path),
+            status,
+            iteration,
+            start_iteration,
+            best,
             time.time() - started,
         )
 
-    length = epoch_length(train_cfg)
-    learning_rate = placement.learning_rate(
-        train_cfg["learning_rate"],
-        recipe["distribution"]["learning_rate_scaling"],
-    )
-    with placement.scope():
-        if state is None:
-            keras.utils.set_random_seed(train_cfg["seed"])
-            model = recipe_config.build_model(recipe, frame_shape)
-            iteration = 0
-            say(
-                f"New run in {source.path} (backend "
-                f"{keras.backend.backend()})"
-            )
-        else:
-            model = _load_checkpoint(source, state)
-            iteration = state["iteration"]
-            say(
-                f"Resuming {source.path} at iteration {iteration}/"
-                f"{iterations} from {state['checkpoint']} (backend "
-                f"{keras.backend.backend()})"
-            )
-        precision_warning = mixed_precision_warning(train_cfg["precision"])
-        if precision_warning:
-            say(precision_warning)
-        current = float(ops.convert_to_numpy(model.optimizer.learning_rate))
-        if current != learning_rate:
-            model.optimizer.learning_rate.assign(learning_rate)
-    if placement.distributed:
-        scaled = (
-            "" if learning_rate == train_cfg["learning_rate"]
-            else f" (train.learning_rate {train_cfg['learning_rate']:g} x "
-            f"{placement.num_replicas} replicas)"
+
+def _train_in(context: _RunContext) -> TrainResult:
+    """Trains (or finds finished) the run `context` describes."""
+    started = time.time()
+    state = context.state
+    if state is not None and state.get("finished"):
+        context.say(
+            f"{context.run.path} holds a finished run ({state['iteration']}/"
+            f"{context.train_cfg['iterations']} iterations, best val_mse "
+            f"{_format(state.get('best_val_mse'))}). Nothing to do.\n"
+            f"Evaluate it with: python evaluate.py {context.run.path}\n"
+            "Train again with --run-dir NEW_FOLDER, or --overwrite."
         )
-        who = "Distribution"
-        if placement.num_workers > 1:
-            who = f"Process {placement.worker_index} of {placement.num_workers}"
-            if placement.is_chief:
-                who += " (chief: writes the run folder)"
-        print(
-            f"{who}: {placement.describe(train_cfg['batch_size'])}; learning "
-            f"rate {learning_rate:g}{scaled}",
-            flush=True,
+        iteration, best = state["iteration"], state.get("best_val_mse")
+        return context.result(
+            "already_finished", iteration, iteration, best, started
         )
+    model, iteration = _prepare_model(context)
+    length = epoch_length(context.train_cfg)
     if iteration % length:
         raise RunFolderError(
             f"The checkpoint at iteration {iteration} does not fall on an "
             f"epoch of {length} iterations."
         )
+    guard = NaNGuard(length)
+    _fit(context, model, iteration, guard)
+    return _outcome(context, guard, iteration, started)
 
-    def train_shard(shard_index, num_shards):
-        return build_dataset(
-            recipe["data"],
-            "train",
-            batch_size=train_cfg["batch_size"],
-            total_length=train_cfg["total_length"],
-            patch_size=model_cfg["patch_size"],
-            seed=train_cfg["seed"],
-            start_batch=iteration,
-            shard_index=shard_index,
-            num_shards=num_shards,
-        )
 
-    train_ds = placement.dataset(train_shard, train_cfg["batch_size"])
+def _prepare_model(context: _RunContext):
+    """The model to train, new or resumed, with the run's learning rate:
+    `(model, iteration)`."""
+    train_cfg, placement = context.train_cfg, context.placement
+    learning_rate = placement.learning_rate(
+        train_cfg["learning_rate"],
+        context.recipe["distribution"]["learning_rate_scaling"],
+    )
+    with placement.scope():
+        if context.state is None:
+            keras.utils.set_random_seed(train_cfg["seed"])
+            model = recipe_config.build_model(
+                context.recipe, context.frame_shape
+            )
+            iteration = 0
+            context.say(
+                f"New run in {context.source.path} (backend "
+                f"{keras.backend.backend()})"
+            )
+        else:
+            model = _load_checkpoint(context.source, context.state)
+            iteration = context.state["iteration"]
+            context.say(
+                f"Resuming {context.source.path} at iteration {iteration}/"
+                f"{train_cfg['iterations']} from "
+                f"{context.state['checkpoint']} (backend "
+                f"{keras.backend.backend()})"
+            )
+        precision_warning = mixed_precision_warning(train_cfg["precision"])
+        if precision_warning:
+            context.say(precision_warning)
+        current = float(ops.convert_to_numpy(model.optimizer.learning_rate))
+        if current != learning_rate:
+            model.optimizer.learning_rate.assign(learning_rate)
+    if placement.distributed:
+        _print_placement(context, learning_rate)
+    return model, iteration
+
+
+def _print_placement(context: _RunContext, learning_rate: float) -> None:
+    """One line per process: the devices, batch split and learning rate."""
+    train_cfg, placement = context.train_cfg, context.placement
+    scaled = (
+        "" if learning_rate == train_cfg["learning_rate"]
+        else f" (train.learning_rate {train_cfg['learning_rate']:g} x "
+        f"{placement.num_replicas} replicas)"
+    )
+    who = "Distribution"
+    if placement.num_workers > 1:
+        who = f"Process {placement.worker_index} of {placement.num_workers}"
+        if placement.is_chief:
+            who += " (chief: writes the run folder)"
+    print(
+        f"{who}: {placement.describe(train_cfg['batch_size'])}; learning "
+        f"rate {learning_rate:g}{scaled}",
+        flush=True,
+    )
+
+
+def _callbacks(context: _RunContext, guard: NaNGuard) -> list:
+    """Progress bar, NaN guard, TensorBoard and checkpoints, in this order."""
+    train_cfg, placement = context.train_cfg, context.placement
     image_count = train_cfg["image_sequences"]
     if placement.backend == "jax" and placement.num_workers > 1:
         # The image grid predicts on this process's own numpy array; with
         # the model spread over several processes' devices that is not
         # supported here, so the grid is off (the scalars are logged).
         image_count = 0
-    images = _image_sequences(val_source, image_count, train_cfg["batch_size"])
-    guard = NaNGuard(length)
     callbacks = [guard]
-    if verbose:
+    if context.verbose:
         callbacks.insert(0, keras.callbacks.ProgbarLogger())
-    callbacks += [
+    return callbacks + [
         TrainingBoard(
-            run.log_dir,
-            length,
+            context.run.log_dir,
+            guard.epoch_length,
             train_cfg["log_every"],
-            image_sequences=images,
-            text="```\n" + recipe_config.dumps_recipe(recipe) + "```",
+            image_sequences=datasets.image_sequences(
+                context.validation, image_count, train_cfg["batch_size"]
+            ),
+            text="```\n" + recipe_config.dumps_recipe(context.recipe) + "```",
         ),
         RunCheckpoint(
-            run,
-            length,
-            iterations,
+            context.run,
+            guard.epoch_length,
+            train_cfg["iterations"],
             train_cfg["checkpoint_every"],
             train_cfg["keep_checkpoints"],
             guard,
-            state=state,
-            verbose=bool(verbose),
+            state=context.state,
+            verbose=bool(context.verbose),
         ),
     ]
-    epochs = iterations // length
-    say(
-        f"Training iterations {iteration + 1}..{iterations} in epochs of "
-        f"{length}: evaluation every {train_cfg['eval_every']}, checkpoint "
-        f"every {train_cfg['checkpoint_every']}; TensorBoard: tensorboard "
-        f"--logdir {run.log_dir}"
+
+
+def _fit(context: _RunContext, model, iteration: int, guard: NaNGuard):
+    """`model.fit` from `iteration` to the end of the run, in epochs that end
+    on every evaluation and checkpoint."""
+    train_cfg = context.train_cfg
+    length = guard.epoch_length
+    train_data = datasets.training_data(
+        context.recipe, context.placement, iteration
+    )
+    callbacks = _callbacks(context, guard)
+    context.say(
+        f"Training iterations {iteration + 1}..{train_cfg['iterations']} in "
+        f"epochs of {length}: evaluation every {train_cfg['eval_every']}, "
+        f"checkpoint every {train_cfg['checkpoint_every']}; TensorBoard: "
+        f"tensorboard --logdir {context.run.log_dir}"
     )
     model.fit(
-        train_ds,
-        epochs=epochs,
+        train_data,
+        epochs=train_cfg["iterations"] // length,
         steps_per_epoch=length,
         initial_epoch=iteration // length,
-        validation_data=val_ds,
-        validation_steps=val_steps,
+        validation_data=context.validation.dataset,
+        validation_steps=context.validation.steps,
         validation_freq=validation_epochs(train_cfg),
         callbacks=callbacks,
         shuffle=False,  # the reader shuffles, by batch number
-        verbose=verbose,
+        verbose=context.verbose,
     )
-    final = run.read_state() or {}
+
+
+def _outcome(context: _RunContext, guard: NaNGuard, iteration, started):
+    """The `TrainResult` of a completed `fit`, or the error of a stopped one."""
+    final = context.run.read_state() or {}
     if guard.tripped:
         where = (
             f"The last good checkpoint, iteration {final['iteration']}, is "
-            f"intact: {source.path / final['checkpoint']}."
+            f"intact: {context.source.path / final['checkpoint']}."
             if final
             else "No checkpoint had been written yet."
         )
@@ -383,18 +391,17 @@ def _train_in(
             f"{where} Check the data, or lower train.learning_rate (e.g. "
             "--set train.learning_rate=...) in a new run (--run-dir)."
         )
-    say(
-        f"Finished: {final.get('iteration')}/{iterations} iterations in "
-        f"{run.path}; best val_mse {_format(final.get('best_val_mse'))} at "
-        "iteration "
+    context.say(
+        f"Finished: {final.get('iteration')}/{context.train_cfg['iterations']}"
+        f" iterations in {context.run.path}; best val_mse "
+        f"{_format(final.get('best_val_mse'))} at iteration "
         f"{final.get('best_iteration')}.\n"
-        f"Evaluate with: python evaluate.py {run.path}"
+        f"Evaluate with: python evaluate.py {context.run.path}"
     )
-    return TrainResult(
-        str(source.path),
+    return context.result(
         "finished",
         final.get("iteration", iteration),
         iteration,
         final.get("best_val_mse"),
-        time.time() - started,
+        started,
     )
