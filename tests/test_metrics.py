@@ -1,4 +1,5 @@
-"""Frame metrics against values computed by hand (SPEC section 6)."""
+"""Frame metrics against values computed by hand (docs/evaluation.md,
+"Metrics")."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""Per-frame scores of predicted video frames (SPEC section 6), in NumPy.
+"""Per-frame scores of predicted video frames, in NumPy (docs/evaluation.md,
+"Metrics").
 
 All functions take frames `(..., height, width, channels)` and return one
 score per frame (the leading axes). Float frames are in [0, 1]; predictions

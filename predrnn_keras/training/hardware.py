@@ -60,7 +60,7 @@ def mixed_precision_warning(precision, accelerator=None, cpuinfo="/proc/cpuinfo"
         "Warning: train.precision is 'mixed_bfloat16', but no GPU is visible "
         f"and this CPU has no bfloat16 instructions ({' or '.join(BFLOAT16_FLAGS)}"
         f" in {cpuinfo}): its bfloat16 convolutions are emulated and run "
-        "several times slower than float32 (README, \"Performance\"). "
+        "several times slower than float32 (docs/performance.md). "
         "Training goes on as the recipe asks; --precision float32 is faster "
         "here."
     )
