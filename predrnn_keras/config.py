@@ -1,23 +1,13 @@
 """Recipes: TOML files that hold every setting of a training run.
 
-A recipe has five tables:
-
-- `[model]`: `variant` ("predrnn" or "predrnn_v2") and the arguments of
-  `PredRNN` / `PredRNNV2`.
-- `[data]`: the table given to `predrnn_keras.data.build_dataset`; its `kind`
-  picks the reader, which checks the other keys itself.
-- `[train]`: the length of the run, the optimiser and how often it logs,
-  evaluates and checkpoints.
-- `[distribution]`: the devices and hosts training runs on
-  (`predrnn_keras.distribution`); optional, one device by default.
-- `[evaluate]`: the settings of `evaluate.py`.
-
-`predrnn_keras.recipe_schema.SCHEMA` lists every key of the tables other
-than `[data]` with its type, default and meaning (docs/recipes.md is written
-from it); `load_recipe` merges a file and `--set` overrides onto the
-defaults and checks every value, so that a typo or a wrong type fails at once
-with a message that names the key. The merged recipe is complete (no value is
-left implicit) and `dump_recipe` writes it back as TOML into the run folder.
+A recipe has the tables `[model]`, `[data]`, `[train]`, `[distribution]`
+and `[evaluate]`; docs/recipes.md lists every key. The schema of all tables
+but `[data]` is `predrnn_keras.recipe_schema`; the data readers check
+`[data]`. `load_recipe` merges a file and `--set` overrides onto the
+defaults and checks every value, so that a typo or a wrong type fails at
+once with a message that names the key. The merged recipe is complete (no
+value is left implicit) and `dump_recipe` writes it back as TOML into the
+run folder; `build_model` builds the model it describes.
 
 Example:
 
@@ -37,11 +27,8 @@ from predrnn_keras.models.variants import model_class
 from predrnn_keras.models.variants import model_defaults
 from predrnn_keras.recipe_schema import DATA_SECTION
 from predrnn_keras.recipe_schema import DEFAULT_VARIANT
-from predrnn_keras.recipe_schema import DISTRIBUTION_MODES  # noqa: F401
-from predrnn_keras.recipe_schema import PRECISIONS  # noqa: F401
 from predrnn_keras.recipe_schema import SCHEMA
 from predrnn_keras.recipe_schema import SECTIONS
-from predrnn_keras.recipe_schema import Field  # noqa: F401
 from predrnn_keras.recipe_schema import RecipeError
 from predrnn_keras.recipe_schema import check_is_table
 from predrnn_keras.recipe_schema import check_key

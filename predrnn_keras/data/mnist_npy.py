@@ -21,10 +21,8 @@ def mnist_npy_reader(
 
     The standard file is uint8 (20, 10000, 64, 64): frame, sequence, height,
     width. It is memory-mapped; a sequence is its first `total_length`
-    frames. Config keys: `path` (one file or a list read as one) with
-    `split_fractions` (default [0.8, 0.1, 0.1] of the sequences, in order;
-    [0, 0, 1] makes the whole file the test set), or `train_path`,
-    `val_path`, `test_path`.
+    frames. Config keys: `KEYS` (docs/recipes.md); `split_fractions`
+    [0, 0, 1] makes the whole file the test set.
 
     Args:
         config: the `[data]` table.

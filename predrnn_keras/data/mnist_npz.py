@@ -72,9 +72,8 @@ def mnist_npz_reader(
 ) -> WindowReader:
     """Builds the reader of reference-format Moving MNIST .npz files.
 
-    Config keys: `path` (a file, or a list of files read as one, as the
-    reference concatenates them) with `split_fractions`, or `train_path`,
-    `val_path`, `test_path`.
+    Config keys: `KEYS` (docs/recipes.md); a list of files is read as one,
+    as the reference concatenates them.
 
     Args:
         config: the `[data]` table.
