@@ -53,6 +53,10 @@ class RunFolderError(ValueError):
     what to do."""
 
 
+def _member(name: str) -> property:
+    return property(lambda self: self.path / name, doc=f"`path / {name!r}`")
+
+
 class RunFolder:
     """Paths and state of a run folder.
 
@@ -60,33 +64,16 @@ class RunFolder:
         path: the folder.
     """
 
+    recipe_path = _member(RECIPE_FILE)
+    state_path = _member(STATE_FILE)
+    checkpoint_dir = _member(CHECKPOINT_DIR)
+    log_dir = _member(LOG_DIR)
+    best_path = _member(BEST_MODEL)
+    last_path = _member(LAST_MODEL)
+
     def __init__(self, path):
         self.path = Path(path)
         self._lock = None
-
-    @property
-    def recipe_path(self) -> Path:
-        return self.path / RECIPE_FILE
-
-    @property
-    def state_path(self) -> Path:
-        return self.path / STATE_FILE
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.path / CHECKPOINT_DIR
-
-    @property
-    def log_dir(self) -> Path:
-        return self.path / LOG_DIR
-
-    @property
-    def best_path(self) -> Path:
-        return self.path / BEST_MODEL
-
-    @property
-    def last_path(self) -> Path:
-        return self.path / LAST_MODEL
 
     def checkpoint_path(self, iteration: int) -> Path:
         return self.checkpoint_dir / f"ckpt-{iteration:07d}.keras"
@@ -260,22 +247,12 @@ class RunFolder:
 # Finding a model to evaluate or export ------------------------------------
 
 
-def resolve_target(target, recipe_path=None, which: str = "best"):
-    """Finds the model file and the recipe of an evaluation target.
-
-    Args:
-        target: a run folder (its `best.keras`, or `last.keras` when
-            `which="last"` or there is no best) or a `.keras` file.
-        recipe_path: a recipe for a `.keras` file outside a run folder (or
-            to evaluate on other data).
-        which: "best" or "last".
-
-    Returns:
-        `(model_path, recipe_source, run_dir)`: `recipe_source` is a path to
-        a TOML recipe; `run_dir` is None outside a run folder.
+def model_file(target, which: str = "best") -> Path:
+    """The model file of `target`: a `.keras` file, or a run folder's
+    `best.keras` (`last.keras` when `which="last"` or there is no best).
 
     Raises:
-        RunFolderError: no model, or no recipe to evaluate it with.
+        RunFolderError: `target` is neither, or holds no model yet.
     """
     target = Path(target)
     if target.is_dir():
@@ -290,12 +267,32 @@ def resolve_target(target, recipe_path=None, which: str = "best"):
                 f"{target} holds no model yet (no {BEST_MODEL} or "
                 f"{LAST_MODEL}): train it first."
             )
-        return model_path, recipe_path or run.recipe_path, run.path
+        return model_path
     if target.suffix != ".keras" or not target.is_file():
         raise RunFolderError(
             f"Expected a run folder or a .keras file. Received: {target}"
         )
-    run = RunFolder(target.parent)
+    return target
+
+
+def resolve_target(target, recipe_path=None, which: str = "best"):
+    """Finds the model file and the recipe of an evaluation target.
+
+    Args:
+        target: a run folder or a `.keras` file (see `model_file`).
+        recipe_path: a recipe for a `.keras` file outside a run folder (or
+            to evaluate on other data).
+        which: "best" or "last" model of a run folder.
+
+    Returns:
+        `(model_path, recipe_source, run_dir)`: `recipe_source` is a path to
+        a TOML recipe; `run_dir` is None outside a run folder.
+
+    Raises:
+        RunFolderError: no model, or no recipe to evaluate it with.
+    """
+    model_path = model_file(target, which)
+    run = RunFolder(model_path.parent)
     run_dir = run.path if run.is_run_folder() else None
     if recipe_path is None:
         if run_dir is None:
@@ -304,7 +301,7 @@ def resolve_target(target, recipe_path=None, which: str = "best"):
                 "which data to evaluate it on."
             )
         recipe_path = run.recipe_path
-    return target, recipe_path, run_dir
+    return model_path, recipe_path, run_dir
 
 
 def default_evaluation_dir(model_path: Path, run_dir=None) -> Path:

@@ -9,7 +9,9 @@ import pytest
 from predrnn_keras import config as recipe_config
 from predrnn_keras.export import ExportError
 from predrnn_keras.export import export_saved_model
+from tests.workflow_helpers import REPO
 from tests.workflow_helpers import run_script
+from tests.workflow_helpers import script_env
 from tests.workflow_helpers import tiny_recipe
 
 # Runs in a new Python process: TensorFlow alone, no Keras, no predrnn_keras.
@@ -113,6 +115,32 @@ def test_evaluate_script_exports(tmp_path):
 
     served = tf.saved_model.load(str(tmp_path / "exported"))
     context = np.random.default_rng(2).random((2, 3, 16, 16, 1), np.float32)
+    out = served.serve(tf.constant(context))["predictions"].numpy()
+    np.testing.assert_allclose(
+        out, model.predict_future(context, 3), atol=1e-5, rtol=0
+    )
+
+    # The module's own command line takes the run folder too (its best
+    # model, else the last).
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "predrnn_keras.export",
+            str(run_dir),
+            str(tmp_path / "module-export"),
+            "--horizon",
+            "3",
+        ],
+        env=dict(script_env(), KERAS_BACKEND="tensorflow"),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    served = tf.saved_model.load(str(tmp_path / "module-export"))
     out = served.serve(tf.constant(context))["predictions"].numpy()
     np.testing.assert_allclose(
         out, model.predict_future(context, 3), atol=1e-5, rtol=0

@@ -198,6 +198,10 @@ def evaluate(
 
     Returns:
         `(results, out_dir, model, recipe)`.
+
+    Raises:
+        RunFolderError: no model or no recipe (`run_folder.resolve_target`).
+        EvaluationError: `out_dir` exists and is not empty.
     """
     model_path, recipe_source, run_dir = resolve_target(
         target, recipe_path, which

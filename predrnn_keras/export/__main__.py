@@ -1,13 +1,13 @@
-"""`python -m predrnn_keras.export MODEL.keras DIR --horizon N`: exports a
-`.keras` file as a SavedModel. Used with KERAS_BACKEND=tensorflow to export
-models trained under PyTorch."""
+"""`python -m predrnn_keras.export MODEL DIR --horizon N`: exports a `.keras`
+file, or the best model of a run folder, as a SavedModel. Run with
+KERAS_BACKEND=tensorflow, it exports models trained under PyTorch."""
 
 import argparse
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("model", help="a .keras file")
+    parser.add_argument("model", help="a .keras file or a run folder")
     parser.add_argument("export_dir")
     parser.add_argument("--horizon", type=int, required=True)
     parser.add_argument("--context-length", type=int, default=None)
@@ -17,8 +17,9 @@ def main(argv=None):
 
     import predrnn_keras  # noqa: F401  (registers the model classes)
     from predrnn_keras.export.saved_model import export_in_process
+    from predrnn_keras.run_folder import model_file
 
-    model = keras.saving.load_model(args.model)
+    model = keras.saving.load_model(model_file(args.model))
     export_in_process(
         model,
         args.export_dir,
