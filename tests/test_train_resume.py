@@ -269,4 +269,9 @@ def test_tensorboard_logs_losses_schedule_learning_rate_and_images(
     validation = read("validation")
     for tag in ("loss", "mse", "decouple", "predictions"):
         assert [s for s, _ in validation[tag]] == [4, 8], tag
+    # The grid of 2 sequences of 3 + 2 frames, 16 pixels upscaled to 32.
+    width, height, png = tf.make_ndarray(validation["predictions"][0][1].tensor)
+    grid = tf.io.decode_png(png).numpy()
+    assert grid.shape == (int(height), int(width), 3)
+    assert grid.shape[0] > 2 * 2 * 32 and grid.shape[1] > 5 * 32
     assert "recipe" in train_tags
