@@ -22,6 +22,18 @@ def add_backend_argument(parser):
     )
 
 
+def add_overrides_argument(parser, example):
+    """Adds `--set SECTION.KEY=VALUE` (repeatable), collected in `overrides`."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help=f"override a recipe value, as TOML (repeatable): {example}",
+    )
+
+
 def start(backend=None):
     """Quiets TensorFlow's C++ log and runs `configure_runtime(backend)`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

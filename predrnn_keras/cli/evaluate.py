@@ -17,6 +17,7 @@ import argparse
 import sys
 
 from predrnn_keras.cli import add_backend_argument
+from predrnn_keras.cli import add_overrides_argument
 from predrnn_keras.cli import start
 
 
@@ -30,14 +31,7 @@ def parse_args(argv=None):
         "--recipe",
         help="recipe with the test data (default: the run folder's recipe)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a recipe value (repeatable), e.g. evaluate.horizon=20",
-    )
+    add_overrides_argument(parser, "--set evaluate.horizon=20")
     parser.add_argument(
         "--model",
         choices=["best", "last"],

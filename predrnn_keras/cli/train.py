@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from predrnn_keras.cli import add_backend_argument
+from predrnn_keras.cli import add_overrides_argument
 from predrnn_keras.cli import start
 
 # In a checkout: the repository's recipe, wherever the command runs.
@@ -39,13 +40,8 @@ def parse_args(argv=None):
         default=str(DEFAULT_RECIPE),
         help="a TOML recipe (default: recipes/quickstart.toml)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a recipe value, as TOML (repeatable): "
+    add_overrides_argument(
+        parser,
         "--set model.num_hidden=[64,64] --set train.learning_rate=1e-4",
     )
     parser.add_argument(
