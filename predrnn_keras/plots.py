@@ -7,7 +7,7 @@ its first channel.
 
 The frames are tiled with NumPy, pixel for pixel; matplotlib draws the text
 and the charts on its Agg canvas (`Figure` and `FigureCanvasAgg`, never
-pyplot, so importing this module leaves the user's pyplot backend alone).
+pyplot, so the user's pyplot backend is left alone).
 """
 
 import math
@@ -26,6 +26,11 @@ CONTEXT_COLOR = (150, 150, 150)
 TRUTH_COLOR = (80, 200, 80)
 PREDICTION_COLOR = (240, 120, 60)
 FONT_SIZE = 8  # points; 11 pixels at DPI
+
+
+def new_figure(width: float, height: float, **kwargs) -> Figure:
+    """A matplotlib `Figure` of `width` x `height` pixels."""
+    return Figure(figsize=(width / DPI, height / DPI), dpi=DPI, **kwargs)
 
 
 def render(figure: Figure) -> np.ndarray:
@@ -65,7 +70,7 @@ def text_ink(shape, labels, color=LABEL_COLOR) -> np.ndarray:
     """`labels` (as `draw_labels` takes them) rendered on a transparent
     canvas of `shape` `(height, width)`: uint8 RGBA."""
     height, width = shape
-    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    figure = new_figure(width, height)
     figure.patch.set_alpha(0.0)
     for x, y, text, *options in labels:
         figure.text(
@@ -258,9 +263,7 @@ def line_charts(
         uint8 RGB picture of 360 x 260 pixels per chart.
     """
     rows = math.ceil(len(curves) / columns)
-    figure = Figure(
-        figsize=(3.6 * columns, 2.6 * rows), dpi=DPI, layout="constrained"
-    )
+    figure = new_figure(360 * columns, 260 * rows, layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for i, (title, y) in enumerate(curves.items()):
         y = np.asarray(y, np.float64)

@@ -111,7 +111,7 @@ def test_line_charts_size_and_png(tmp_path):
     assert iio.imread(path).shape == chart.shape
 
 
-def test_drawing_leaves_pyplot_alone():
+def test_drawing_never_imports_pyplot():
     # No pyplot, so no backend chosen for the user's own plots.
     result = run_python_json(
         "import sys, json, numpy as np\n"
