@@ -10,7 +10,8 @@ through it and `predrnn_keras.recipe_docs` writes docs/recipes.md from it.
 Facts are not repeated here: the defaults of `[model]` are the model
 constructors' (`predrnn_keras.models.variants.model_defaults`), so they can
 differ by variant; variant, sampling and fast-path names come from the
-modules that define them.
+modules that define them. Every constructor argument is a `[model]` key but
+`seed`, which is `train.seed`, and `unroll`, which the backend decides.
 """
 
 import difflib
