@@ -141,6 +141,8 @@ def test_prepare_command_prints_each_split(tmp_path, capsys):
     assert "sequences of 4 frames, fewer than total_length=5" in (
         capsys.readouterr().out
     )
+    assert main([str(tmp_path / "missing.toml")]) == 2
+    assert "Recipe file not found" in capsys.readouterr().err
 
 
 def test_keras_trains_and_evaluates_on_the_pipeline():

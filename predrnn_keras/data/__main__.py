@@ -5,16 +5,20 @@
 
 The first form reads the recipe's `[data]` table, the second builds one from
 the options (which also override the recipe's values). Each split's sequence
-count is printed; `--total-length` (20) and `--test-total-length` (default:
-the same) choose the sequence lengths counted.
+count is printed; `--total-length` (default: `train.total_length`'s) and
+`--test-total-length` (default: the same) choose the sequence lengths
+counted.
 """
 
 import argparse
 import sys
-import tomllib
 
 from predrnn_keras.data.data_error import DataError
 from predrnn_keras.data.dataset_builder import make_reader
+from predrnn_keras.recipe_schema import DATA_SECTION
+from predrnn_keras.recipe_schema import RecipeError
+from predrnn_keras.recipe_schema import field_default
+from predrnn_keras.recipe_schema import read_toml
 
 
 def main(argv: "list[str] | None" = None) -> int:
@@ -27,13 +31,20 @@ def main(argv: "list[str] | None" = None) -> int:
     parser.add_argument("--path", help="the data's file or folder")
     parser.add_argument("--image-size", type=int, help="frame size, e.g. 128")
     parser.add_argument("--cache-dir", help="where decoded frames go")
-    parser.add_argument("--total-length", type=int, default=20)
+    parser.add_argument(
+        "--total-length",
+        type=int,
+        default=field_default("train", "total_length"),
+    )
     parser.add_argument("--test-total-length", type=int)
     args = parser.parse_args(argv)
     config = {}
     if args.recipe:
-        with open(args.recipe, "rb") as file:
-            config = dict(tomllib.load(file).get("data", {}))
+        try:
+            config = dict(read_toml(args.recipe).get(DATA_SECTION, {}))
+        except RecipeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     options = {
         "kind": args.kind,
         "path": args.path,
