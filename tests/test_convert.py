@@ -509,11 +509,13 @@ def test_torch_missing(tmp_path, monkeypatch):
 
 
 def test_import_does_not_need_torch():
-    # The numpy backend keeps the subprocess quick and free of torch (the
-    # torch backend would import it for Keras itself).
+    # `python -m predrnn_keras.convert --help` with torch unimportable. The
+    # numpy backend keeps the subprocess quick and free of torch (the torch
+    # backend would import it for Keras itself).
     code = (
-        "import sys; sys.modules['torch'] = None; "
-        "import predrnn_keras.convert"
+        "import runpy, sys; sys.modules['torch'] = None; "
+        "sys.argv = ['convert', '--help']; "
+        "runpy.run_module('predrnn_keras.convert', run_name='__main__')"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, KERAS_BACKEND="numpy")
@@ -526,3 +528,4 @@ def test_import_does_not_need_torch():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "--recipe" in result.stdout
