@@ -123,11 +123,11 @@ def resolve_hyperparameters(found, model_kwargs, image_shape, variant):
     kwargs["layer_norm"] = _layer_norm(
         found, kwargs.get("layer_norm"), problems
     )
-    patch, channels, source = _patch_and_channels(
+    patch, channels = _patch_and_channels(
         found, kwargs.get("patch_size"), channels, height, problems
     )
     kwargs["patch_size"] = patch
-    height, width = _frame_size(found, patch, source, height, width, problems)
+    height, width = _frame_size(found, patch, height, width, problems)
     kwargs["decouple_beta"] = _decoupling(
         found, variant, kwargs.get("decouple_beta"), problems
     )
@@ -212,8 +212,7 @@ def _patch_and_channels(found, patch, channels, height, problems):
     as well.
 
     Returns:
-        `(patch, channels, source)`, `source` saying where `patch` came from
-        (for the messages); `patch` is None where it cannot be read.
+        `(patch, channels)`, each None where it cannot be read.
     """
     depth = found["frame_channels"]
     grid = found["grid"]
@@ -257,7 +256,7 @@ def _patch_and_channels(found, patch, channels, height, problems):
                 f"the checkpoint's patched frames have {depth.value} channels "
                 f"({depth.witness()})"
             )
-    return patch, channels, source
+    return patch, channels
 
 
 def _patch_for_channels(depth, channels):
@@ -268,7 +267,7 @@ def _patch_for_channels(depth, channels):
     return root if root * root * channels == depth else None
 
 
-def _frame_size(found, patch, source, height, width, problems):
+def _frame_size(found, patch, height, width, problems):
     """The frame size, checked against the layer-norm grid and the patch."""
     grid = found["grid"]
     if patch is not None and grid is not None:
