@@ -134,7 +134,7 @@ def convert_state_dict(
 
     Args:
         state_dict: the reference's parameters: torch tensors or arrays in
-            PyTorch layout (see the module docstring).
+            PyTorch layout (`predrnn_keras.convert.reference_checkpoint`).
         model_kwargs: `PredRNN` constructor arguments (a recipe's `[model]`
             table, whose `variant` is accepted too).
         image_shape: `(height, width)` or `(height, width, channels)` of the
