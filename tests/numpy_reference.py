@@ -1,10 +1,17 @@
-"""An independent NumPy re-derivation of SPEC sections 1-4, for the tests.
+"""An independent NumPy re-derivation of the method, for the tests.
 
-Written from the equations in SPEC.md, not from the library code: channels
-last, float64, explicit "same" convolutions.
+Written from the equations of docs/method.md, not from the library code:
+channels last, float64, explicit "same" convolutions. Only the order of the
+gates in the convolution kernels, a convention of the reference's
+checkpoints, comes from the library (`gate_layout`).
 """
 
 import numpy as np
+
+from predrnn_keras.layers.gate_layout import GATES
+from predrnn_keras.layers.gate_layout import SPATIOTEMPORAL_GATES
+from predrnn_keras.layers.gate_layout import TEMPORAL_GATES
+from predrnn_keras.layers.gate_layout import gate_channels
 
 
 def sigmoid(x):
@@ -69,20 +76,42 @@ def st_lstm_step(
     Returns h_new, c_new, m_new, delta_c, delta_m.
     """
     n = h.shape[-1]
+
+    def gates(tensor, conv_name):
+        """`{gate: channels}` of a convolution's output (`gate_layout`)."""
+        return {
+            name: tensor[..., slice(*gate_channels(conv_name, name, n))]
+            for name in GATES[conv_name]
+        }
+
+    def kernel_of(conv_name, names):
+        """The output channels of `names` in a kernel, in that order."""
+        kernel = w[conv_name]
+        return np.concatenate(
+            [kernel[..., slice(*gate_channels(conv_name, g, n))] for g in names],
+            axis=-1,
+        )
+
     if stacked_gates:
-        kx = w["conv_x"]
-        # x's [i, f, g] and o with h's [i, f, g, o]; x's [i', f', g'] with m.
-        kx_ifgo = np.concatenate([kx[..., : 3 * n], kx[..., 6 * n :]], axis=-1)
-        kernel_xh = np.concatenate([kx_ifgo, w["conv_h"]], axis=2)
-        kernel_xm = np.concatenate([kx[..., 3 * n : 6 * n], w["conv_m"]], axis=2)
+        # x's i, f, g, o with h's; x's i', f', g' with m's.
+        kernel_xh = np.concatenate(
+            [kernel_of(c_, TEMPORAL_GATES) for c_ in ("conv_x", "conv_h")],
+            axis=2,
+        )
+        kernel_xm = np.concatenate(
+            [
+                kernel_of(c_, SPATIOTEMPORAL_GATES)
+                for c_ in ("conv_x", "conv_m")
+            ],
+            axis=2,
+        )
         xh = conv(np.concatenate([x, h], axis=-1), kernel_xh)
         xm = conv(np.concatenate([x, m], axis=-1), kernel_xm)
-        i_sum, f_sum, g_sum, o_sum = np.split(xh, 4, axis=-1)
-        ip_sum, fp_sum, gp_sum = np.split(xm, 3, axis=-1)
-        return _st_lstm_memories(
-            c, m, w, forget_bias, conv,
-            (i_sum, f_sum, g_sum, o_sum, ip_sum, fp_sum, gp_sum),
-        )
+        sums = {
+            **dict(zip(TEMPORAL_GATES, np.split(xh, 4, axis=-1))),
+            **dict(zip(SPATIOTEMPORAL_GATES, np.split(xm, 3, axis=-1))),
+        }
+        return _st_lstm_memories(c, m, w, forget_bias, conv, sums)
 
     def gate(name, inputs):
         out = conv(inputs, w[f"conv_{name}"])
@@ -91,23 +120,18 @@ def st_lstm_step(
             out = layer_norm(out, gamma, beta)
         return out
 
-    xg, hg, mg = gate("x", x), gate("h", h), gate("m", m)
-    i_x, f_x, g_x = xg[..., :n], xg[..., n : 2 * n], xg[..., 2 * n : 3 * n]
-    i_xp, f_xp = xg[..., 3 * n : 4 * n], xg[..., 4 * n : 5 * n]
-    g_xp, o_x = xg[..., 5 * n : 6 * n], xg[..., 6 * n :]
-    i_h, f_h, g_h, o_h = (hg[..., j * n : (j + 1) * n] for j in range(4))
-    i_m, f_m, g_m = (mg[..., j * n : (j + 1) * n] for j in range(3))
-
-    sums = (
-        i_x + i_h, f_x + f_h, g_x + g_h, o_x + o_h,
-        i_xp + i_m, f_xp + f_m, g_xp + g_m,
-    )
+    xg = gates(gate("x", x), "conv_x")
+    hg = gates(gate("h", h), "conv_h")
+    mg = gates(gate("m", m), "conv_m")
+    sums = {name: xg[name] + hg[name] for name in TEMPORAL_GATES}
+    sums.update({name: xg[name] + mg[name] for name in SPATIOTEMPORAL_GATES})
     return _st_lstm_memories(c, m, w, forget_bias, conv, sums, gate)
 
 
 def _st_lstm_memories(c, m, w, forget_bias, conv, sums, gate=None):
     """The rest of `st_lstm_step`, from the sums of the gate convolutions."""
-    i_sum, f_sum, g_sum, o_sum, ip_sum, fp_sum, gp_sum = sums
+    i_sum, f_sum, g_sum, o_sum = (sums[g] for g in ("i", "f", "g", "o"))
+    ip_sum, fp_sum, gp_sum = (sums[g] for g in ("i_m", "f_m", "g_m"))
     i = sigmoid(i_sum)
     f = sigmoid(f_sum + forget_bias)
     g = np.tanh(g_sum)
@@ -151,7 +175,7 @@ def decoupling_term(a, b):
 def predrnn_forward(
     frames, mask, layers, head, p, adapter=None, zigzag=True
 ):
-    """The zigzag loop of SPEC section 2 with the feedback of section 3.
+    """The zigzag loop with the feedback of the predictions.
 
     Args:
         frames: (B, T, H, W, C).

@@ -8,11 +8,10 @@ import numpy as np
 from keras import ops
 from keras.src import testing
 
-from predrnn_keras.layers.conv import BatchedKernelGradient
+from predrnn_keras.backends.kernel_reuse import BatchedKernelGradient
 
 
 # Every backend, for switches that name backends.
-ALL_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 class TestCase(testing.TestCase):

@@ -3,14 +3,23 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 
-from predrnn_keras.layers.conv import BatchedKernelGradient
+from predrnn_keras import backends
 from predrnn_keras.layers.conv import FeatureMapConv2D
 from predrnn_keras.layers.conv import StackedConvolution
-from predrnn_keras.layers.conv import reusing_kernels
-from predrnn_keras.layers import conv as conv_module
 from tests import numpy_reference as ref
 from tests.test_case import TestCase
 from tests.test_case import kernel_gradient_calls
+
+# The running backend's fast paths, which these tests exercise directly.
+PATHS = backends.fast_paths("auto")
+reusing_kernels = PATHS.reusing_kernels
+
+
+def _restack_threshold(monkeypatch, elements):
+    """Sets PyTorch's smallest restacked input (a no-op elsewhere)."""
+    monkeypatch.setattr(
+        type(PATHS), "restack_min_elements", elements, raising=False
+    )
 
 
 class FeatureMapConv2DTest(TestCase):
@@ -318,7 +327,7 @@ def test_batched_kernel_gradient_keeps_the_convolutions_geometry(
     layer = FeatureMapConv2D(4, use_bias=False, **options)
     layer.build((2, 9, 8, 3))
     TestCase.randomize_weights(layer, seed=11)
-    assert (BatchedKernelGradient.of(layer) is not None) == batched
+    assert (PATHS.batched_gradient(layer) is not None) == batched
 
     def loss(batch_gradients):
         def value():
@@ -360,7 +369,7 @@ def test_stacked_convolution_is_the_sum_of_its_parts(
     # On PyTorch, this small stack is restacked for the gradient only with
     # the threshold lowered (TensorFlow always restacks, JAX never).
     if restacked:
-        monkeypatch.setattr(conv_module, "TORCH_RESTACK_MIN_ELEMENTS", 0)
+        _restack_threshold(monkeypatch, 0)
     a, b, parts = _stacked_parts()
     stacked = StackedConvolution(parts)
     rng = np.random.default_rng(22)
@@ -385,7 +394,7 @@ def test_stacked_convolution_is_the_sum_of_its_parts(
     np.testing.assert_allclose(TestCase.to_numpy(got), want, atol=1e-5)
     # Its kernel is assembled from the layers' kernels, so their gradients
     # are those of the separate convolutions; so are the inputs' gradients
-    # (the backward pass stacks the inputs again, `_restacking`).
+    # (the backward pass stacks the inputs again).
     weights = keras.ops.convert_to_tensor(
         rng.normal(size=(2, 6, 5, 3)).astype("float32")
     )
@@ -428,7 +437,7 @@ def test_pytorch_stacked_convolution_keeps_its_inputs_unstacked(
     import torch
 
     # (2, 6, 5, 6): 360 elements.
-    monkeypatch.setattr(conv_module, "TORCH_RESTACK_MIN_ELEMENTS", 360)
+    _restack_threshold(monkeypatch, 360)
     _, _, parts = _stacked_parts()
     stacked = StackedConvolution(parts)
     xa = torch.randn(2, 6, 5, 2, requires_grad=True)
@@ -453,7 +462,7 @@ def test_pytorch_stacked_convolution_keeps_its_inputs_unstacked(
         assert x.untyped_storage().data_ptr() in pointers
     assert not [t for t in saved if t.shape == (2, 6, 5, 6)]
     # Below the threshold the convolution keeps the stacked copy.
-    monkeypatch.setattr(conv_module, "TORCH_RESTACK_MIN_ELEMENTS", 361)
+    _restack_threshold(monkeypatch, 361)
     saved.clear()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         stacked.convolve([xa, xb])

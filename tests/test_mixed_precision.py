@@ -8,8 +8,6 @@ the memory updates must be exact float32 arithmetic, which a bfloat16
 memory path (an error of ~4e-3 relative) cannot be.
 """
 
-from unittest import mock
-
 import numpy as np
 import pytest
 from absl.testing import parameterized
@@ -19,9 +17,7 @@ from predrnn_keras import PredRNNV2
 from predrnn_keras import config as recipe_config
 from predrnn_keras.layers import PredRNNCell
 from predrnn_keras.layers import SpatioTemporalLSTM
-from predrnn_keras.layers import spatiotemporal_lstm
 from tests import numpy_reference as ref
-from tests.test_case import ALL_BACKENDS
 from tests.test_case import TestCase
 from tests.test_case import st_lstm_weights
 from tests.workflow_helpers import kill_after_first_checkpoint
@@ -48,14 +44,11 @@ class MixedLayerTest(TestCase):
 
     @parameterized.named_parameters(("stacked", True), ("separate", False))
     def test_convolutions_in_bfloat16_and_the_rest_in_float32(self, stacked):
-        self.enter_context(
-            mock.patch.object(
-                spatiotemporal_lstm, "STACKED_GATE_BACKENDS",
-                ALL_BACKENDS if stacked else (),
-            )
-        )
         x, h, c, m = self.inputs()
-        layer = SpatioTemporalLSTM(4, filter_size=3, dtype=MIXED)
+        layer = SpatioTemporalLSTM(
+            4, filter_size=3, dtype=MIXED,
+            fast_paths="auto" if stacked else "off",
+        )
         layer.build(x.shape, h.shape, c.shape, m.shape)
         self.randomize_weights(layer, seed=2)
         self.assertEqual(layer.conv_x.compute_dtype, "bfloat16")
@@ -206,18 +199,22 @@ def test_recipe_precision_key():
 def test_default_unroll_by_backend_and_precision():
     import keras
 
-    from predrnn_keras.models.predrnn import default_unroll
+    from predrnn_keras import backends
 
     table = {
         ("jax", "float32"): True, ("jax", "bfloat16"): True,
         ("tensorflow", "float32"): False, ("tensorflow", "bfloat16"): True,
         ("torch", "float32"): False, ("torch", "bfloat16"): False,
     }
-    for (backend, dtype), unrolled in table.items():
-        assert default_unroll(backend, dtype) is unrolled, (backend, dtype)
     backend = keras.backend.backend()
+    for dtype in ("float32", "bfloat16"):
+        paths = backends.fast_paths("auto")
+        assert paths.default_unroll(dtype) is table[backend, dtype], dtype
+        # Keras' default with the fast paths off.
+        assert backends.fast_paths("off").default_unroll(dtype) is False
     for policy, dtype in ((MIXED, "bfloat16"), ("float32", "float32")):
         assert tiny_v2(policy).rnn.unroll is table[backend, dtype], policy
+        assert tiny_v2(policy, fast_paths="off").rnn.unroll is False
         # An explicit choice wins, and the config keeps None as None.
         assert tiny_v2(policy, unroll=False).rnn.unroll is False
         assert tiny_v2(policy).get_config()["unroll"] is None

@@ -93,7 +93,7 @@ class PredRNNTest(TestCase):
 
         def mask_at(step):
             model.sampling_step.assign(step)
-            return self.to_numpy(model._next_training_mask(frames))
+            return self.to_numpy(model.next_training_mask(frames))
 
         mask = mask_at(0)  # iteration 1: eta = 1 - 2e-5
         self.assertEqual(mask.shape, (64, 7))
@@ -118,12 +118,12 @@ class PredRNNTest(TestCase):
         )
         model.build(frames.shape)
         model.sampling_step.assign(0)  # iteration 1: r_eta = eta = 0.5
-        mask = self.to_numpy(model._next_training_mask(frames))
+        mask = self.to_numpy(model.next_training_mask(frames))
         np.testing.assert_array_equal(mask[:, 0], 1.0)
         self.assertTrue(0.4 < mask[:, 1:3].mean() < 0.6)
         self.assertTrue(0.4 < mask[:, 3:].mean() < 0.6)
         model.sampling_step.assign(19)  # iteration 20: r_eta = 1, eta = 0
-        mask = self.to_numpy(model._next_training_mask(frames))
+        mask = self.to_numpy(model.next_training_mask(frames))
         np.testing.assert_array_equal(mask[:, :3], 1.0)
         np.testing.assert_array_equal(mask[:, 3:], 0.0)
 

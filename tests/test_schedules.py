@@ -17,7 +17,7 @@ CONSTANTS = {
 
 
 def spec_eta(itr, start=1.0, rate=2e-5, stop=50000):
-    """SPEC 3: eta decreases by `rate` per iteration until `stop`, then 0."""
+    """eta decreases by `rate` per iteration until `stop`, then 0."""
     return max(start - rate * itr, 0.0) if itr < stop else 0.0
 
 
@@ -72,7 +72,7 @@ class SchedulesTest(TestCase):
             self.assertAlmostEqual(
                 float(self.to_numpy(eta)), want, decimal=5, msg=name
             )
-        # Values written out by hand from the SPEC formulas.
+        # Values written out by hand from the formulas of docs/method.md.
         r_eta, eta = schedules.reverse_sampling_probabilities(27500)
         self.assertAlmostEqual(float(self.to_numpy(r_eta)), 1 - 0.5 / math.e, decimal=5)
         self.assertAlmostEqual(float(self.to_numpy(eta)), 0.45, decimal=5)

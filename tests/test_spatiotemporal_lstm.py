@@ -1,14 +1,10 @@
-from unittest import mock
-
 import keras
 import numpy as np
 import pytest
 from absl.testing import parameterized
 
 from predrnn_keras.layers import SpatioTemporalLSTM
-from predrnn_keras.layers import spatiotemporal_lstm
 from tests import numpy_reference as ref
-from tests.test_case import ALL_BACKENDS
 from tests.test_case import TestCase
 from tests.test_case import st_lstm_weights
 
@@ -21,19 +17,15 @@ class SpatioTemporalLSTMTest(TestCase):
         ("plain_unstacked", False, 3, False),
     )
     def test_correctness(self, layer_norm, filter_size, stacked):
-        self.enter_context(
-            mock.patch.object(
-                spatiotemporal_lstm, "STACKED_GATE_BACKENDS",
-                ALL_BACKENDS if stacked else (),
-            )
-        )
+        # "auto" stacks the gate convolutions on every backend, "off" never.
         rng = np.random.default_rng(1)
         x = rng.normal(size=(2, 6, 5, 3)).astype("float32")
         h, c, m = (
             rng.normal(size=(2, 6, 5, 4)).astype("float32") for _ in range(3)
         )
         layer = SpatioTemporalLSTM(
-            4, filter_size=filter_size, layer_norm=layer_norm
+            4, filter_size=filter_size, layer_norm=layer_norm,
+            fast_paths="auto" if stacked else "off",
         )
         layer.build(x.shape, h.shape, c.shape, m.shape)
         self.randomize_weights(layer, seed=2)
@@ -64,36 +56,37 @@ class SpatioTemporalLSTMTest(TestCase):
             )
             for channels in (3, 4, 4, 4)
         )
-        layer = SpatioTemporalLSTM(4, filter_size=3, dtype=policy)
-        layer.build(x.shape, h.shape, c.shape, m.shape)
-        self.randomize_weights(layer, seed=5)
-        weights = [
-            layer.conv_x.kernel, layer.conv_h.kernel, layer.conv_m.kernel,
-            layer.conv_o.kernel, layer.conv_last.kernel,
-        ]
+        layers = {}
+        for fast_paths in ("auto", "off"):
+            layer = SpatioTemporalLSTM(
+                4, filter_size=3, dtype=policy, fast_paths=fast_paths
+            )
+            layer.build(x.shape, h.shape, c.shape, m.shape)
+            self.randomize_weights(layer, seed=5)
+            layers[fast_paths] = layer
+        self.assertTrue(layers["auto"].stacks_gate_convolutions())
+        self.assertFalse(layers["off"].stacks_gate_convolutions())
         rows = rng.normal(size=(5, 4)).astype("float32")
 
         def run(stacked):
-            with mock.patch.object(
-                spatiotemporal_lstm, "STACKED_GATE_BACKENDS",
-                ALL_BACKENDS if stacked else (),
-            ):
-                outputs = [
-                    self.to_numpy(keras.ops.cast(t, "float32"))
-                    for t in layer(x, h, c, m)
-                ]
+            layer = layers["auto" if stacked else "off"]
+            weights = [conv.kernel for conv in layer.convolutions()]
+            outputs = [
+                self.to_numpy(keras.ops.cast(t, "float32"))
+                for t in layer(x, h, c, m)
+            ]
 
-                def loss():
-                    # A weighted sum of all five outputs.
-                    results = layer(x, h, c, m)
-                    return sum(
-                        keras.ops.sum(
-                            keras.ops.cast(t, "float32") * keras.ops.cast(w, "float32")
-                        )
-                        for t, w in zip(results, rows)
+            def loss():
+                # A weighted sum of all five outputs.
+                results = layer(x, h, c, m)
+                return sum(
+                    keras.ops.sum(
+                        keras.ops.cast(t, "float32") * keras.ops.cast(w, "float32")
                     )
+                    for t, w in zip(results, rows)
+                )
 
-                return outputs, self.gradients(loss, weights)
+            return outputs, self.gradients(loss, weights)
 
         stacked, separate = run(True), run(False)
         for got, want in zip(stacked[0], separate[0]):

@@ -1,4 +1,7 @@
-"""Space-to-depth patching of frame sequences and its exact inverse (SPEC 4)."""
+"""Space-to-depth patching of frame sequences and its exact inverse.
+
+docs/method.md, "Patching".
+"""
 
 from keras import ops
 
@@ -33,8 +36,8 @@ def check_patchable(height, width, patch_size):
 def patch_frames(frames, patch_size):
     """Rearranges `(B, T, H, W, C)` frames into `(B, T, H/p, W/p, p*p*C)`.
 
-    Implements SPEC section 4: reshape to `(B, T, H/p, p, W/p, p, C)`,
-    transpose to `(B, T, H/p, W/p, p, p, C)`, reshape.
+    Reshapes to `(B, T, H/p, p, W/p, p, C)`, transposes to
+    `(B, T, H/p, W/p, p, p, C)` and merges the last three axes.
 
     Args:
         frames: a rank-5 tensor, channels last.

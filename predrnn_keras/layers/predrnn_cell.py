@@ -1,8 +1,12 @@
-"""The recurrent cell that owns the whole ST-LSTM stack (SPEC section 2)."""
+"""The recurrent cell that owns the whole ST-LSTM stack.
+
+docs/method.md, "Zigzag memory flow" and "Memory decoupling loss".
+"""
 
 import keras
 from keras import ops
 
+from predrnn_keras import backends
 from predrnn_keras.layers.conv import FeatureMapConv2D
 from predrnn_keras.layers.precision import Float32Recurrence
 from predrnn_keras.layers.spatiotemporal_lstm import SpatioTemporalLSTM
@@ -15,7 +19,8 @@ def decoupling_similarity(delta_c, delta_m):
     Both inputs are `(batch, height, width, channels)` (after the shared
     adapter). Each channel is flattened over space and L2-normalised along the
     spatial axis; the absolute cosine similarity of the two is averaged over
-    the channels (SPEC section 3, memory decoupling). Computed in float32.
+    the channels (docs/method.md, "Memory decoupling loss"). Computed in
+    float32.
 
     Returns:
         A `(batch,)` tensor.
@@ -41,11 +46,11 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
 
     One call of the cell is one time step of PredRNN: the step input is a
     blend of the true frame and the cell's own previous prediction,
-    `mask * frame + (1 - mask) * prediction` (SPEC section 3), which enters
+    `mask * frame + (1 - mask) * prediction`, which enters
     layer 0; layer `l > 0` takes the new hidden state of layer `l - 1`. Each
     layer keeps its own `h` and `c`; the single memory `m` leaves the top layer
     at step `t - 1`, enters layer 0 at step `t` and climbs the stack (the
-    zigzag path of SPEC section 2). A 1x1 convolution ("head") maps the top
+    zigzag memory flow). A 1x1 convolution ("head") maps the top
     hidden state to the predicted (patched) frame.
 
     With `decoupling=True` (PredRNN-V2) a shared 1x1 "adapter" is applied to
@@ -65,6 +70,8 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         decoupling: bool, whether to build the adapter and accumulate the
             decoupling similarity.
         forget_bias: float, the forget-gate bias of every layer.
+        fast_paths: "auto" (the backend's fast paths) or "off" (plain
+            Keras ops); see `predrnn_keras.backends`.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -92,6 +99,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         layer_norm=False,
         decoupling=False,
         forget_bias=1.0,
+        fast_paths="auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -115,6 +123,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         self.layer_norm = bool(layer_norm)
         self.decoupling = bool(decoupling)
         self.forget_bias = float(forget_bias)
+        self.fast_paths = backends.check_fast_paths(fast_paths)
         self.num_layers = len(num_hidden)
         self.st_lstm_layers = [
             SpatioTemporalLSTM(
@@ -122,6 +131,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
                 filter_size=self.filter_size,
                 layer_norm=self.layer_norm,
                 forget_bias=self.forget_bias,
+                fast_paths=self.fast_paths,
                 dtype=self.dtype_policy,
                 name=f"st_lstm_{index}",
             )
@@ -131,6 +141,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
             self.output_channels,
             1,
             use_bias=False,
+            fast_paths=self.fast_paths,
             dtype=self.dtype_policy,
             name="head",
         )
@@ -140,6 +151,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
                 num_hidden[0],
                 1,
                 use_bias=False,
+                fast_paths=self.fast_paths,
                 dtype=self.dtype_policy,
                 name="adapter",
             )
@@ -245,4 +257,5 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
             "layer_norm": self.layer_norm,
             "decoupling": self.decoupling,
             "forget_bias": self.forget_bias,
+            "fast_paths": self.fast_paths,
         }

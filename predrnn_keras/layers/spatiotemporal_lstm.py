@@ -1,11 +1,16 @@
-"""One spatiotemporal LSTM (ST-LSTM) layer: SPEC section 1."""
+"""One spatiotemporal LSTM (ST-LSTM) layer (docs/method.md, "ST-LSTM")."""
 
 import keras
 from keras import ops
 
+from predrnn_keras import backends
 from predrnn_keras.layers.conv import FeatureMapConv2D
 from predrnn_keras.layers.conv import StackedConvolution
-from predrnn_keras.layers.fusion import fusion_fence
+from predrnn_keras.layers.gate_layout import GATES
+from predrnn_keras.layers.gate_layout import SPATIOTEMPORAL_GATES
+from predrnn_keras.layers.gate_layout import TEMPORAL_GATES
+from predrnn_keras.layers.gate_layout import channel_ranges
+from predrnn_keras.layers.gate_layout import output_channels
 from predrnn_keras.layers.precision import Float32Recurrence
 
 
@@ -16,12 +21,6 @@ def _positive_int(name, value):
             f"Received: {name}={value!r}"
         )
     return value
-
-
-# The backends on which layers without layer normalisation stack their gate
-# convolutions (`SpatioTemporalLSTM.stacks_gate_convolutions`); tests and
-# A/B measurements change it.
-STACKED_GATE_BACKENDS = ("tensorflow", "torch", "jax")
 
 
 @keras.saving.register_keras_serializable(package="predrnn_keras")
@@ -51,6 +50,8 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         forget_bias: float, added to both forget gates before the sigmoid.
         layer_norm_epsilon: float, epsilon of the layer normalisations
             (1e-5, the value of the reference checkpoints).
+        fast_paths: "auto" (the backend's fast paths) or "off" (plain
+            Keras ops); see `predrnn_keras.backends`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -89,6 +90,7 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         layer_norm=False,
         forget_bias=1.0,
         layer_norm_epsilon=1e-5,
+        fast_paths="auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -97,6 +99,8 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         self.layer_norm = bool(layer_norm)
         self.forget_bias = float(forget_bias)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.fast_paths = backends.check_fast_paths(fast_paths)
+        self.paths = backends.fast_paths(fast_paths)
 
         def conv(name, channels, kernel):
             return FeatureMapConv2D(
@@ -104,16 +108,16 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
                 kernel,
                 padding="same",
                 use_bias=False,
+                fast_paths=self.fast_paths,
                 dtype=self.dtype_policy,
                 name=name,
             )
 
         n, k = self.filters, self.filter_size
-        # Gate order inside each convolution is fixed by SPEC section 1 and by
-        # the reference checkpoints: do not reorder.
-        self.conv_x = conv("conv_x", 7 * n, k)
-        self.conv_h = conv("conv_h", 4 * n, k)
-        self.conv_m = conv("conv_m", 3 * n, k)
+        # Which channels hold which gate: `gate_layout`.
+        self.conv_x = conv("conv_x", output_channels("conv_x", n), k)
+        self.conv_h = conv("conv_h", output_channels("conv_h", n), k)
+        self.conv_m = conv("conv_m", output_channels("conv_m", n), k)
         self.conv_o = conv("conv_o", n, k)
         self.conv_last = conv("conv_last", n, 1)
 
@@ -142,10 +146,16 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         # convolution of the stacked inputs (`StackedConvolution`); the
         # weights stay those of conv_x, conv_h and conv_m.
         self.gates_xh = StackedConvolution(
-            [(self.conv_x, [(0, 3 * n), (6 * n, 7 * n)]), (self.conv_h, None)]
+            [
+                (self.conv_x, channel_ranges("conv_x", TEMPORAL_GATES, n)),
+                (self.conv_h, channel_ranges("conv_h", TEMPORAL_GATES, n)),
+            ]
         )
         self.gates_xm = StackedConvolution(
-            [(self.conv_x, [(3 * n, 6 * n)]), (self.conv_m, None)]
+            [
+                (self.conv_x, channel_ranges("conv_x", SPATIOTEMPORAL_GATES, n)),
+                (self.conv_m, channel_ranges("conv_m", SPATIOTEMPORAL_GATES, n)),
+            ]
         )
 
     def build(self, x_shape, h_shape=None, c_shape=None, m_shape=None):
@@ -180,10 +190,13 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         self.conv_o.build(memory_shape)
         self.conv_last.build(memory_shape)
         if self.layer_norm:
-            n = self.filters
-            self.norm_x.build((batch, height, width, 7 * n))
-            self.norm_h.build((batch, height, width, 4 * n))
-            self.norm_m.build((batch, height, width, 3 * n))
+            for name, norm in (
+                ("conv_x", self.norm_x),
+                ("conv_h", self.norm_h),
+                ("conv_m", self.norm_m),
+            ):
+                channels = output_channels(name, self.filters)
+                norm.build((batch, height, width, channels))
             self.norm_o.build(state_shape)
 
     def _gate(self, conv, norm, inputs):
@@ -212,40 +225,16 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
     def stacks_gate_convolutions(self):
         """Whether `call` sums the gate convolutions as two stacked ones.
 
-        Not with layer normalisation, which normalises each convolution
-        before the sum. The multiply-adds are the same; there are two
-        convolutions instead of three, each with twice the input channels
-        (a longer reduction, which CPU kernels run more efficiently), and no
-        separate additions or splits of three gate tensors. Measured on a
-        CPU with AMX (`benchmarks/bench_train_step.py` shapes, one session):
-
-        - TensorFlow and PyTorch: yes. Small configuration training step,
-          two A/B pairs each: float32 1.05x (TensorFlow) and 1.09x
-          (PyTorch) faster, mixed_bfloat16 1.20x and 1.10x. Paper
-          configuration: TensorFlow float32 19,064 -> 17,656 ms (1.08x),
-          for about 580 MiB more peak memory (3,028 against 2,449 MiB),
-          which keeping the inputs unstacked for the backward pass then
-          cut (`StackedConvolution.convolve`: 15,302 -> 13,881 ms, 2,431
-          against 2,591 MiB in a later session); mixed_bfloat16 3,987 ->
-          3,863 ms, memory level; PyTorch mixed_bfloat16 4,556 -> 4,208 ms
-          (1.08x), less memory.
-        - JAX: yes, with each stacked kernel assembled once per sequence
-          (`reusing_kernels`). Assembled at every step instead, the paper
-          float32 step took 23.6 s against about 21 s unstacked, with 4.6
-          GiB of peak memory against 2.8. Assembled once (two A/B pairs
-          each, one session): small configuration training step float32
-          818 / 841 -> 671 / 690 ms (1.2x), mixed_bfloat16 746 / 739 ->
-          696 / 678 ms; paper float32 18,067 / 17,272 -> 16,806 / 16,727
-          ms, peak memory level (2,775-2,836 against 2,780-2,795 MiB);
-          inference level at both.
+        A fast path (`StackedConvolution`): the same multiply-adds as three
+        separate convolutions, in two with longer reductions. Not with
+        layer normalisation, which normalises each convolution before the
+        sum.
         """
-        return (
-            keras.backend.backend() in STACKED_GATE_BACKENDS
-            and not self.layer_norm
-        )
+        return self.paths.stacks_gate_convolutions and not self.layer_norm
 
     def _gate_sums(self, x, h, m):
-        """The pre-activations of i, f, g, o (without conv_o) and i', f', g'."""
+        """`{gate: pre-activation}` of i, f, g, o (without conv_o) and
+        i', f', g' (`i_m`, `f_m`, `g_m`)."""
         if self.stacks_gate_convolutions():
             variable_dtype = self.variable_dtype
             dtype = self.conv_x.compute_dtype
@@ -253,50 +242,51 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
             x, h, m = (ops.cast(t, dtype) for t in (x, h, m))
             xh = ops.cast(self.gates_xh.convolve([x, h]), variable_dtype)
             xm = ops.cast(self.gates_xm.convolve([x, m]), variable_dtype)
-            return ops.split(xh, 4, axis=-1) + ops.split(xm, 3, axis=-1)
-        x_gates = self._gate(self.conv_x, self.norm_x, x)
-        h_gates = self._gate(self.conv_h, self.norm_h, h)
-        m_gates = self._gate(self.conv_m, self.norm_m, m)
-        i_x, f_x, g_x, i_xm, f_xm, g_xm, o_x = ops.split(x_gates, 7, axis=-1)
-        i_h, f_h, g_h, o_h = ops.split(h_gates, 4, axis=-1)
-        i_m, f_m, g_m = ops.split(m_gates, 3, axis=-1)
-        return [
-            i_x + i_h, f_x + f_h, g_x + g_h, o_x + o_h,
-            i_xm + i_m, f_xm + f_m, g_xm + g_m,
-        ]
+            return {
+                **_split_gates(xh, TEMPORAL_GATES),
+                **_split_gates(xm, SPATIOTEMPORAL_GATES),
+            }
+        sums = {}
+        for name, conv, norm, inputs in (
+            ("conv_x", self.conv_x, self.norm_x, x),
+            ("conv_h", self.conv_h, self.norm_h, h),
+            ("conv_m", self.conv_m, self.norm_m, m),
+        ):
+            gates = _split_gates(self._gate(conv, norm, inputs), GATES[name])
+            for gate, value in gates.items():
+                sums[gate] = sums[gate] + value if gate in sums else value
+        return sums
 
     def call(self, x, h, c, m):
-        # Identity; on JAX it keeps the memories' gradient chains from being
-        # recomputed in every gate's backward fusion (see fusion_fence).
-        c, m = fusion_fence(c), fusion_fence(m)
-        i_sum, f_sum, g_sum, o_sum, ip_sum, fp_sum, gp_sum = self._gate_sums(
-            x, h, m
-        )
+        # An identity that may keep a compiler from recomputing the
+        # memories' gradient chains in every gate (JAX's fast path).
+        c, m = self.paths.fusion_fence(c), self.paths.fusion_fence(m)
+        gates = self._gate_sums(x, h, m)
 
-        # Temporal memory: i, f, g of SPEC section 1.
-        i = ops.sigmoid(i_sum)
-        f = ops.sigmoid(f_sum + self.forget_bias)
-        g = ops.tanh(g_sum)
+        # The temporal memory c.
+        i = ops.sigmoid(gates["i"])
+        f = ops.sigmoid(gates["f"] + self.forget_bias)
+        g = ops.tanh(gates["g"])
         delta_c = i * g
         c_new = f * c + delta_c
 
-        # Spatiotemporal memory: i', f', g'.
-        i_p = ops.sigmoid(ip_sum)
-        f_p = ops.sigmoid(fp_sum + self.forget_bias)
-        g_p = ops.tanh(gp_sum)
-        delta_m = i_p * g_p
-        m_new = f_p * m + delta_m
+        # The spatiotemporal memory m, with its own gates i', f', g'.
+        i_m = ops.sigmoid(gates["i_m"])
+        f_m = ops.sigmoid(gates["f_m"] + self.forget_bias)
+        g_m = ops.tanh(gates["g_m"])
+        delta_m = i_m * g_m
+        m_new = f_m * m + delta_m
 
-        # Cast once for the two convolutions that read it (each would cast
-        # it again: two casts per layer and step, and two in the backward
-        # pass, under mixed precision; a no-op in float32).
+        # The output gate and the hidden state read both memories. Cast
+        # once for the two convolutions that read them.
         memory = ops.cast(
             ops.concatenate([c_new, m_new], axis=-1),
             self.conv_o.compute_dtype,
         )
-        o = ops.sigmoid(o_sum + self._gate(self.conv_o, self.norm_o, memory))
-        last = self.conv_last.convolve(memory)
-        last = ops.cast(last, self.variable_dtype)
+        o = ops.sigmoid(
+            gates["o"] + self._gate(self.conv_o, self.norm_o, memory)
+        )
+        last = ops.cast(self.conv_last.convolve(memory), self.variable_dtype)
         h_new = o * ops.tanh(last)
         return h_new, c_new, m_new, delta_c, delta_m
 
@@ -314,4 +304,10 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
             "layer_norm": self.layer_norm,
             "forget_bias": self.forget_bias,
             "layer_norm_epsilon": self.layer_norm_epsilon,
+            "fast_paths": self.fast_paths,
         }
+
+
+def _split_gates(tensor, gates):
+    """`{gate: channels}` of a tensor holding `gates` side by side."""
+    return dict(zip(gates, ops.split(tensor, len(gates), axis=-1)))

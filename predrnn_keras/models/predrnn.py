@@ -6,48 +6,19 @@ import keras
 import numpy as np
 from keras import ops
 
+from predrnn_keras import backends
 from predrnn_keras.layers.patching import check_patchable
 from predrnn_keras.layers.patching import patch_frames
 from predrnn_keras.layers.patching import unpatch_frames
 from predrnn_keras.layers.precision import Float32Recurrence
 from predrnn_keras.layers.predrnn_cell import PredRNNCell
 from predrnn_keras.layers.spatiotemporal_rnn import SpatioTemporalRNN
-from predrnn_keras.models import replicas
 from predrnn_keras.models import schedules
-
-
-def default_unroll(backend, compute_dtype):
-    """Whether `PredRNN(unroll=None)` unrolls its time loop.
-
-    Chosen by measuring the training step (`benchmarks/bench_train_step.py
-    --unroll true,false`) on CPU:
-
-    - JAX: unrolled. Rolled loops under XLA are 25-40x slower on CPU
-      (`../shared/KERAS_NOTES.md`).
-    - TensorFlow, bfloat16 compute ("mixed_bfloat16"): unrolled. On a CPU
-      with AMX the paper configuration's step was 1.06x faster (two
-      alternated rounds: 3,982 against 4,229 ms) for about 310 MiB more
-      peak memory, the small one's 1.10x (277 against 305 ms); inference
-      moved within noise.
-    - TensorFlow, float32: rolled (`tf.while_loop`). Unrolled was 1.14x
-      slower on an AVX-512 CPU without AMX, and 1.04x faster on the AMX
-      CPU for 1.2 GiB more peak memory (3,639 against 2,447 MiB) at the
-      paper configuration, above the reference's.
-    - PyTorch: rolled; its loop is eager Python either way, and unrolled was
-      1.12x slower.
-
-    An unrolled loop needs the number of frames when the model is traced.
-    Where it is unknown (a TensorFlow graph with a `None` time dimension, as
-    `evaluate.py` traces), `SpatioTemporalRNN` runs a rolled loop for that
-    call.
-    """
-    if backend == "jax":
-        return True
-    return backend == "tensorflow" and compute_dtype == "bfloat16"
+from predrnn_keras.models.sampled_training import SampledTraining
 
 
 @keras.saving.register_keras_serializable(package="predrnn_keras")
-class PredRNN(Float32Recurrence, keras.Model):
+class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
     """PredRNN: spatiotemporal LSTMs with a zigzag memory, as a Keras Model.
 
     Given a sequence of `T` frames, the model runs `T - 1` recurrent steps and
@@ -57,7 +28,8 @@ class PredRNN(Float32Recurrence, keras.Model):
     and the model's own previous prediction where it is 0.
 
     Training (`fit`) draws the mask from the sampling schedule in
-    `train_step`: PredRNN's scheduled sampling (`sampling="scheduled"`) or
+    `train_step` (`SampledTraining`): PredRNN's scheduled sampling
+    (`sampling="scheduled"`) or
     PredRNN-V2's reverse scheduled sampling (`sampling="reverse"`). The
     schedule step is the model variable `sampling_step`, so it is saved in
     checkpoints and `.keras` files and continues after a reload; the random
@@ -92,16 +64,20 @@ class PredRNN(Float32Recurrence, keras.Model):
         sampling_start_value, sampling_changing_rate, sampling_stop_iter:
             scheduled sampling: `eta = start - rate * itr` until `stop_iter`.
         r_sampling_step_1, r_sampling_step_2, r_exp_alpha: reverse scheduled
-            sampling constants (SPEC section 3).
+            sampling constants (docs/method.md, "Reverse scheduled
+            sampling").
         decouple_beta: float, weight of the memory decoupling loss; 0
             disables it (and the adapter).
         reverse_input: bool, add an optimiser step on the reversed sequence.
         forget_bias: float, forget-gate bias.
-        unroll: bool or None. None picks by backend and precision
-            (`default_unroll`): unrolled on JAX, and on TensorFlow under
-            mixed precision; a rolled loop elsewhere.
+        unroll: bool or None. None lets the fast paths choose by backend
+            and precision (unrolled on JAX, and on TensorFlow under mixed
+            precision, with `fast_paths="auto"`); a rolled loop elsewhere.
         seed: int or None, seed of the sampling masks (None: random, then
             stored in the config).
+        fast_paths: "auto" (the backend's fast paths: the same numbers,
+            computed faster) or "off" (plain Keras ops); see
+            `predrnn_keras.backends` and docs/design.md.
         **kwargs: base `keras.Model` arguments (`name`, `dtype`).
             `dtype="mixed_bfloat16"` runs the convolutions in bfloat16 and
             keeps the weights, frames, states, gates, memory updates and
@@ -151,6 +127,7 @@ class PredRNN(Float32Recurrence, keras.Model):
         forget_bias=1.0,
         unroll=None,
         seed=None,
+        fast_paths="auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -198,6 +175,7 @@ class PredRNN(Float32Recurrence, keras.Model):
         self.reverse_input = bool(reverse_input)
         self.forget_bias = float(forget_bias)
         self.unroll = unroll
+        self.fast_paths = backends.check_fast_paths(fast_paths)
         if seed is None:
             seed = random.randint(0, 2**31 - 1)
         self.seed = int(seed)
@@ -255,13 +233,14 @@ class PredRNN(Float32Recurrence, keras.Model):
             layer_norm=self.layer_norm,
             decoupling=self.decoupling,
             forget_bias=self.forget_bias,
+            fast_paths=self.fast_paths,
             dtype=self.dtype_policy,
             name="predrnn_cell",
         )
         unroll = self.unroll
         if unroll is None:
-            unroll = default_unroll(
-                keras.backend.backend(), self.dtype_policy.compute_dtype
+            unroll = backends.fast_paths(self.fast_paths).default_unroll(
+                self.dtype_policy.compute_dtype
             )
         self.rnn = SpatioTemporalRNN(
             self.cell,
@@ -284,7 +263,8 @@ class PredRNN(Float32Recurrence, keras.Model):
     def build_from_config(self, config):
         self.build((None, None, *config["frame_shape"]))
 
-    def _split_inputs(self, inputs):
+    def split_inputs(self, inputs):
+        """`(frames, mask)` of the model's inputs (the mask may be None)."""
         if isinstance(inputs, dict):
             unknown = set(inputs) - {"frames", "mask"}
             if unknown or "frames" not in inputs:
@@ -296,7 +276,7 @@ class PredRNN(Float32Recurrence, keras.Model):
         return inputs, None
 
     def call(self, inputs, training=None):
-        frames, mask = self._split_inputs(inputs)
+        frames, mask = self.split_inputs(inputs)
         frames = ops.cast(frames, self.variable_dtype)
         if frames.ndim != 5 or tuple(frames.shape[2:]) != self.frame_shape:
             raise ValueError(
@@ -321,7 +301,8 @@ class PredRNN(Float32Recurrence, keras.Model):
         )
         if self.decoupling:
             # Mean over layers, steps and samples of the per-sample sums
-            # accumulated by the cell: SPEC section 3's decoupling loss.
+            # accumulated by the cell (docs/method.md, "Memory decoupling
+            # loss").
             similarity = ops.cast(states[-1], "float32")
             count = ops.cast(steps * len(self.num_hidden), "float32")
             self.add_loss(ops.mean(similarity) / count)
@@ -332,120 +313,6 @@ class PredRNN(Float32Recurrence, keras.Model):
             input_shape = input_shape["frames"]
         steps = None if input_shape[1] is None else input_shape[1] - 1
         return (input_shape[0], steps) + tuple(input_shape[2:])
-
-    # Training -----------------------------------------------------------
-
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        frames, _ = self._split_inputs(x)
-        target = ops.cast(frames[:, 1:], "float32")
-        mse = ops.mean(ops.square(ops.cast(y_pred, "float32") - target))
-        batch = ops.shape(frames)[0]
-        self.mse_tracker.update_state(mse, sample_weight=batch)
-        loss = mse
-        if self.decoupling:
-            # The decoupling term is the only loss the model adds in `call`.
-            decouple = ops.sum(
-                [ops.cast(term, "float32") for term in self.losses]
-            )
-            self.decouple_tracker.update_state(decouple, sample_weight=batch)
-            loss = loss + self.decouple_beta * decouple
-        # tf.distribute sums the replicas' gradients, and Keras' TensorFlow
-        # trainer expects the loss divided by the number of replicas (it
-        # multiplies it back for the `loss` it reports): the update is then
-        # the gradient of the global-batch mean, as on one device.
-        replicas_in_sync = replicas.num_replicas_in_sync()
-        if replicas_in_sync > 1:
-            loss = loss / replicas_in_sync
-        return loss
-
-    def _next_training_mask(self, frames):
-        """Draws this iteration's mask and advances `sampling_step`."""
-        step = ops.copy(self.sampling_step)
-        self.sampling_step.assign_add(1)
-        batch = ops.shape(frames)[0]
-        steps = ops.shape(frames)[1] - 1
-        # Seeding the stream with (seed, step) makes the mask of iteration
-        # `step` independent of how the run was interrupted and resumed.
-        state = self.mask_seed_generator.state
-        state.assign(
-            ops.cast(ops.stack([ops.cast(self.seed, "int32"), step]), state.dtype)
-        )
-        # Under tf.distribute each replica holds one slice of the global
-        # batch and the same random stream: draw the global batch's numbers
-        # and keep this replica's rows, so replicas get different masks and
-        # the masks equal those of one device on the same global batch.
-        replica, num_replicas = replicas.replica_position()
-        uniform = keras.random.uniform(
-            (batch * num_replicas, steps), seed=self.mask_seed_generator
-        )
-        if num_replicas > 1:
-            uniform = ops.slice(
-                uniform,
-                ops.stack([ops.cast(replica * batch, "int32"), 0]),
-                ops.stack([ops.cast(batch, "int32"), steps]),
-            )
-        probabilities = schedules.true_frame_probabilities(
-            step + 1,
-            steps,
-            self.input_length,
-            self.sampling,
-            **self.schedule_constants(),
-        )
-        return schedules.sampling_mask(
-            uniform, probabilities, self.variable_dtype
-        )
-
-    def _training_batches(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        frames, _ = self._split_inputs(x)
-        return frames
-
-    def train_step(self, *args):
-        if keras.backend.backend() == "jax":
-            return self._stateless_train_step(*args)
-        (data,) = args
-        frames = self._training_batches(data)
-        mask = self._next_training_mask(frames)
-        logs = super().train_step(({"frames": frames, "mask": mask},))
-        if self.reverse_input:
-            reversed_frames = ops.flip(frames, axis=1)
-            logs = super().train_step(
-                ({"frames": reversed_frames, "mask": mask},)
-            )
-        return replicas.logs_for_reduction(logs)
-
-    def test_step(self, *args):
-        if keras.backend.backend() == "jax":
-            return super().test_step(*args)
-        return replicas.logs_for_reduction(super().test_step(*args))
-
-    def _stateless_train_step(self, state, data):
-        # JAX: train_step is a pure function of `state`. The mask code reads
-        # and advances model variables (sampling_step, the seed generator),
-        # so it runs in a StatelessScope mapped onto the non-trainable values
-        # of `state`, whose new values go back into `state`.
-        trainable, non_trainable, optimizer_vars, metrics_vars = state
-        frames = self._training_batches(data)
-        mapping = list(zip(self.non_trainable_variables, non_trainable))
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            mask = self._next_training_mask(frames)
-        non_trainable = [
-            scope.get_current_value(variable)
-            if scope.get_current_value(variable) is not None
-            else value
-            for variable, value in mapping
-        ]
-        state = (trainable, non_trainable, optimizer_vars, metrics_vars)
-        logs, state = super().train_step(
-            state, ({"frames": frames, "mask": mask},)
-        )
-        if self.reverse_input:
-            logs, state = super().train_step(
-                state, ({"frames": ops.flip(frames, axis=1), "mask": mask},)
-            )
-        return logs, state
 
     # Inference ------------------------------------------------------------
 
@@ -543,4 +410,5 @@ class PredRNN(Float32Recurrence, keras.Model):
             "forget_bias": self.forget_bias,
             "unroll": self.unroll,
             "seed": self.seed,
+            "fast_paths": self.fast_paths,
         }

@@ -1,4 +1,6 @@
-"""Sampling schedules and input masks of SPEC section 3.
+"""Sampling schedules and input masks.
+
+docs/method.md, "Scheduled sampling" and "Reverse scheduled sampling".
 
 A mask has shape `(batch, steps)` with `steps = total_length - 1`: entry
 `[b, t]` is 1 where the network input at step `t` is the true frame `t` and 0
