@@ -45,7 +45,7 @@ def replica_masks(placement, frames):
     if placement.strategy is None:
         # JAX (and one device): one global mask; replica r trains on rows
         # [r * b, (r + 1) * b) of the global batch.
-        mask = keras.ops.convert_to_numpy(model._next_training_mask(frames))
+        mask = keras.ops.convert_to_numpy(model.next_training_mask(frames))
         return np.split(mask, placement.num_replicas)
     import tensorflow as tf
 
@@ -53,7 +53,7 @@ def replica_masks(placement, frames):
     dataset = tf.data.Dataset.from_tensors(frames)
     batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
     # As in `fit`: the replicas' steps inside one tf.function.
-    draw = tf.function(lambda b: strategy.run(model._next_training_mask, (b,)))
+    draw = tf.function(lambda b: strategy.run(model.next_training_mask, (b,)))
     masks = draw(batch)
     return [np.asarray(m) for m in strategy.experimental_local_results(masks)]
 
