@@ -1,4 +1,7 @@
-"""The PredRNN model: patching, the recurrent stack, sampling and losses."""
+"""The PredRNN model: patching, the recurrent stack, rollouts.
+
+Its training step (sampling masks, losses) is `SampledTraining`.
+"""
 
 import random
 
