@@ -77,10 +77,8 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
     >>> h, c, m, delta_c, delta_m = layer(x, h, c, m)
 
     Reference:
-        Wang et al., "PredRNN: Recurrent Neural Networks for Predictive
-        Learning using Spatiotemporal LSTMs", NeurIPS 2017; Wang et al.,
-        "PredRNN: A Recurrent Neural Network for Spatiotemporal Predictive
-        Learning", TPAMI 2022, arXiv:2103.09504.
+        Wang et al., PredRNN (the ST-LSTM), NeurIPS 2017; Wang et al.,
+        PredRNN-V2 (the memory increments), TPAMI 2022, arXiv:2103.09504.
     """
 
     def __init__(
