@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from predrnn_keras.models.variants import model_class
-from predrnn_keras.models.variants import model_defaults
 from predrnn_keras.recipe_schema import DATA_SECTION
 from predrnn_keras.recipe_schema import DEFAULT_VARIANT
 from predrnn_keras.recipe_schema import SCHEMA
@@ -259,10 +258,9 @@ def model_kwargs(recipe: dict) -> dict:
 
     The `[model]` table without `variant`, the seed of `train.seed` and the
     Keras dtype policy of `train.precision` ("mixed_bfloat16" keeps float32
-    weights). A key the constructor does not take is left out.
+    weights).
     """
-    accepted = model_defaults(recipe["model"]["variant"])
-    kwargs = {k: v for k, v in recipe["model"].items() if k in accepted}
+    kwargs = {k: v for k, v in recipe["model"].items() if k != "variant"}
     kwargs["seed"] = recipe["train"]["seed"]
     kwargs["dtype"] = recipe["train"]["precision"]
     return kwargs

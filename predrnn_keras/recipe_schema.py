@@ -259,16 +259,12 @@ SECTION_DOCS = {
 def field_default(section: str, key: str, variant: str = DEFAULT_VARIANT):
     """The default of `section.key` in a recipe of model `variant`.
 
-    A `[model]` key takes the default of `variant`'s constructor; one that
-    the constructor does not (yet) take, its first allowed value.
+    A `[model]` key takes the default of `variant`'s constructor.
     """
     field = SCHEMA[section][key]
     if field.default != FROM_MODEL:
         return field.default
-    defaults = model_defaults(variant)
-    if key in defaults:
-        return defaults[key]
-    return field.choices[0]
+    return model_defaults(variant)[key]
 
 
 def is_int(value) -> bool:
