@@ -23,10 +23,13 @@ from predrnn_keras.cli import add_backend_argument
 from predrnn_keras.cli import add_overrides_argument
 from predrnn_keras.cli import start
 
-# In a checkout: the repository's recipe, wherever the command runs.
+# A checkout's quick-start recipe, wherever the command runs; an installed
+# package looks in the working directory's recipes/.
 DEFAULT_RECIPE = (
     Path(__file__).resolve().parents[2] / "recipes" / "quickstart.toml"
 )
+if not DEFAULT_RECIPE.exists():
+    DEFAULT_RECIPE = Path("recipes") / "quickstart.toml"
 
 
 def parse_args(argv=None):
