@@ -1,6 +1,6 @@
 """Where each gate's channels sit in the ST-LSTM's convolution kernels.
 
-The ST-LSTM (docs/method.md, "The ST-LSTM") computes its gate
+The ST-LSTM (docs/method.md, "ST-LSTM") computes its gate
 pre-activations with three convolutions whose output channels hold several
 gates side by side, `filters` channels each, in a fixed order. The order is
 that of the reference's checkpoints, so it is defined here once and read by
