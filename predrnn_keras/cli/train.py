@@ -58,17 +58,17 @@ def parse_args(argv=None):
     add_backend_argument(parser)
     parser.add_argument(
         "--distribution",
-        choices=["none", "data_parallel", "multi_worker"],
-        help="where to train (sets distribution.mode): data_parallel = all "
-        "devices of this host, multi_worker = several hosts (JAX: with "
+        help="where to train (sets distribution.mode): none, "
+        "data_parallel = all devices of this host, multi_worker = several "
+        "hosts (JAX: with "
         "--process-id and distribution.coordinator_address; TensorFlow: "
         "TF_CONFIG)",
     )
     parser.add_argument(
         "--precision",
-        choices=["float32", "mixed_bfloat16"],
-        help="sets train.precision: mixed_bfloat16 runs the convolutions in "
-        "bfloat16 (fast on GPUs and on CPUs with AMX / AVX-512 BF16) and "
+        help="sets train.precision: float32, or mixed_bfloat16 to run the "
+        "convolutions in bfloat16 (fast on GPUs and on CPUs with AMX / "
+        "AVX-512 BF16) and "
         "keeps weights, memories and losses in float32",
     )
     parser.add_argument(
