@@ -153,27 +153,33 @@ def evaluate_model(
         log_dir or evaluation_log_dir(out_dir), results, max(iteration, 0), grid
     )
     if verbose:
-        print(
-            f"\n{model_name or 'model'} (iteration {iteration}), "
-            f"{result['count']} test sequences, {context_length} -> "
-            f"{horizon} frames:"
-        )
-        print(reports.format_table(results))
-        print(
-            f"MSE per frame (sum over pixels, the papers' number): "
-            f"{results['mean']['mse_frame_sum']:.2f}; per pixel "
-            f"{results['mean']['mse_pixel_mean']:.5f}; SSIM "
-            f"{results['mean']['ssim_8bit']:.3f}; PSNR "
-            f"{results['mean']['psnr_8bit']:.2f} dB"
-        )
-        print(f"Reports: {paths['json']}, {paths['csv']}, {paths['plot']}")
         saved = min(settings["save_sequences"], result["count"])
-        if saved:
-            print(
-                f"Frames of {saved} sequences: {out_dir / 'frames'} "
-                f"(gt*.png, pd*.png); GIFs: {out_dir / 'gifs'}"
-            )
+        _print_summary(results, paths, out_dir, saved)
     return results
+
+
+def _print_summary(results: dict, paths: dict, out_dir: Path, saved: int):
+    """The console's view of an evaluation: table, means and files."""
+    mean = results["mean"]
+    print(
+        f"\n{results['model'] or 'model'} (iteration "
+        f"{results['model_iteration']}), {results['num_sequences']} test "
+        f"sequences, {results['context_length']} -> {results['horizon']} "
+        "frames:"
+    )
+    print(reports.format_table(results))
+    print(
+        f"MSE per frame (sum over pixels, the papers' number): "
+        f"{mean['mse_frame_sum']:.2f}; per pixel "
+        f"{mean['mse_pixel_mean']:.5f}; SSIM {mean['ssim_8bit']:.3f}; PSNR "
+        f"{mean['psnr_8bit']:.2f} dB"
+    )
+    print(f"Reports: {paths['json']}, {paths['csv']}, {paths['plot']}")
+    if saved:
+        print(
+            f"Frames of {saved} sequences: {out_dir / 'frames'} "
+            f"(gt*.png, pd*.png); GIFs: {out_dir / 'gifs'}"
+        )
 
 
 def evaluate(
