@@ -17,7 +17,6 @@ loss scale (2x gradients) or a double schedule step would produce.
 import json
 import socket
 import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -35,6 +34,7 @@ from tests.workflow_helpers import REPO
 from tests.workflow_helpers import kill_after_first_checkpoint
 from tests.workflow_helpers import model_state
 from tests.workflow_helpers import read_state
+from tests.workflow_helpers import run_python
 from tests.workflow_helpers import run_script
 from tests.workflow_helpers import script
 from tests.workflow_helpers import script_env
@@ -162,7 +162,8 @@ def test_train_py_on_pytorch_refuses_data_parallel(tmp_path):
 def test_shards_partition_every_global_batch():
     data = {"kind": "moving_mnist", "image_size": 16, "digit_size": 8}
     kwargs = dict(batch_size=4, total_length=5, patch_size=4, seed=3)
-    whole = [np.asarray(b) for b in build_dataset(data, "train", **kwargs).take(3)]
+    whole = build_dataset(data, "train", **kwargs).take(3)
+    whole = [np.asarray(b) for b in whole]
     parts = [
         [
             np.asarray(b)
@@ -195,17 +196,10 @@ def test_shards_partition_every_global_batch():
 
 
 def distributed_fit(mode, out):
-    done = subprocess.run(
-        [sys.executable, str(REPO / "tests" / "distributed_fit.py"), mode,
-         str(out)],
-        env=quiet_env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    run_python(
+        REPO / "tests" / "distributed_fit.py", mode, out, env=quiet_env(),
         timeout=600,
-        check=False,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     return np.load(out)
 
 

@@ -1,15 +1,12 @@
 """SavedModel export: reload in a fresh process, same predictions."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from predrnn_keras import config as recipe_config
 from predrnn_keras.export import ExportError
 from predrnn_keras.export import export_saved_model
-from tests.workflow_helpers import REPO
+from tests.workflow_helpers import run_python
 from tests.workflow_helpers import run_script
 from tests.workflow_helpers import script_env
 from tests.workflow_helpers import tiny_recipe
@@ -57,20 +54,7 @@ def test_saved_model_reloads_in_a_fresh_process_with_equal_predictions(
         name = tmp_path / f"context{batch}.npy"
         np.save(name, context)
         names.append(name)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            RELOAD,
-            str(tmp_path / "exported"),
-            *map(str, names),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    run_python("-c", RELOAD, tmp_path / "exported", *names)
     for name in names:
         context = np.load(name)
         expected = model.predict_future(context, 7)
@@ -122,24 +106,15 @@ def test_evaluate_script_exports(tmp_path):
 
     # The module's own command line takes the run folder too (its best
     # model, else the last).
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "predrnn_keras.export",
-            str(run_dir),
-            str(tmp_path / "module-export"),
-            "--horizon",
-            "3",
-        ],
+    run_python(
+        "-m",
+        "predrnn_keras.export",
+        run_dir,
+        tmp_path / "module-export",
+        "--horizon",
+        "3",
         env=dict(script_env(), KERAS_BACKEND="tensorflow"),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     served = tf.saved_model.load(str(tmp_path / "module-export"))
     out = served.serve(tf.constant(context))["predictions"].numpy()
     np.testing.assert_allclose(

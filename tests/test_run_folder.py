@@ -73,7 +73,8 @@ def test_resolve_target_finds_the_model_and_its_recipe(tmp_path, recipe):
     with pytest.raises(RunFolderError, match="no model yet"):
         resolve_target(run.path)
     run.last_path.write_text("model")
-    assert resolve_target(run.path) == (run.last_path, run.recipe_path, run.path)
+    expected = (run.last_path, run.recipe_path, run.path)
+    assert resolve_target(run.path) == expected
     run.best_path.write_text("model")
     assert model_file(run.path) == run.best_path
     assert model_file(run.path, which="last") == run.last_path

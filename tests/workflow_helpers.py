@@ -91,16 +91,25 @@ def run_script(name: str, *args, timeout=300) -> subprocess.CompletedProcess:
     )
 
 
-def run_python_json(code: str, env: dict, timeout=300):
-    """Runs `python -c code` in a fresh process; its last output line as JSON."""
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
+def run_python(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    """Runs `python *args` in the repository; fails the test on an error."""
+    done = subprocess.run(
+        [sys.executable, *map(str, args)],
+        env=env or script_env(),
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
     )
-    assert out.returncode == 0, out.stderr[-3000:]
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def run_python_json(code: str, env: dict, timeout=300):
+    """Runs `python -c code` in a fresh process; its last output line, read
+    as JSON."""
+    out = run_python("-c", code, env=env, timeout=timeout)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
