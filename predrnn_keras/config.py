@@ -35,6 +35,7 @@ from predrnn_keras.recipe_schema import check_table
 from predrnn_keras.recipe_schema import complete_table
 from predrnn_keras.recipe_schema import is_int
 from predrnn_keras.recipe_schema import read_toml
+from predrnn_keras.utils import files
 
 RECIPE_FILE = "recipe.toml"
 
@@ -227,13 +228,7 @@ def dumps_recipe(recipe: dict) -> str:
 
 def dump_recipe(recipe: dict, path: "str | os.PathLike[str]") -> None:
     """Writes the recipe as TOML, atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(dumps_recipe(recipe))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    files.write_text(path, dumps_recipe(recipe))
 
 
 def recipe_differences(a: dict, b: dict, sections=("model", "data", "train")):
