@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import tomllib
 from pathlib import Path
 
 try:
@@ -97,8 +96,7 @@ class RunFolder:
 
     def read_recipe(self) -> dict:
         """The recipe saved in the folder, checked and complete."""
-        with open(self.recipe_path, "rb") as f:
-            return recipe_config.resolve(tomllib.load(f))
+        return recipe_config.load_recipe(self.recipe_path)
 
     def write_recipe(self, recipe: dict) -> None:
         files.write_text(self.recipe_path, recipe_config.dumps_recipe(recipe))
