@@ -18,6 +18,8 @@ float32 (the reference's precision), in both modes; ratios are baseline time
         --replicas 1,2      # data_parallel on 2 (virtual CPU) devices vs 1
     python benchmarks/bench_train_step.py --config small --backend tensorflow \\
         --unroll true,false --jit-compile false,true   # driver settings
+    python benchmarks/bench_train_step.py --config small --backend torch \\
+        --fast-paths auto,off   # the backend's fast paths against plain Keras
     python benchmarks/bench_train_step.py --config paper --backend tensorflow \\
         --baseline --rounds 3   # baseline and ours alternated, 3 times
 
@@ -102,6 +104,11 @@ def parse_args(argv=None):
         help="comma-separated: auto (Keras' default), true, false",
     )
     parser.add_argument(
+        "--fast-paths", default="auto",
+        help="comma-separated: auto (the backend's fast paths), off (plain "
+        "Keras ops)",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1,
         help="repeat the whole sequence (baseline, then ours) N times; "
         "ratios are taken within a round and the table gives their median",
@@ -114,6 +121,7 @@ def parse_args(argv=None):
         ("mode", MODES), ("precision", PRECISIONS),
         ("unroll", ("auto", "true", "false")),
         ("jit_compile", ("auto", "true", "false")),
+        ("fast_paths", ("auto", "off")),
     ):
         values = getattr(args, name).split(",")
         bad = [v for v in values if v not in allowed]
@@ -177,6 +185,7 @@ def measure(args):
             reverse_input=False,
             unroll=_flag(args.unroll),
             seed=0,
+            fast_paths=args.fast_paths,
             dtype=args.precision,
         )
         jit = _flag(args.jit_compile)
@@ -203,6 +212,7 @@ def measure(args):
         "replicas": placement.num_replicas,
         "unroll": bool(model.rnn.unroll),
         "jit_compile": bool(model.jit_compile),
+        "fast_paths": model.fast_paths,
         "first_step_s": round(times[0], 2),
         **summary(times[args.warmup :], args.batch),
         "peak_mib": peak_mib(),
@@ -266,7 +276,7 @@ def last_json(out, what):
     return [json.loads(l) for l in lines]
 
 
-def run_child(args, backend, mode, precision, replicas, unroll, jit):
+def run_child(args, backend, mode, precision, replicas, unroll, jit, paths):
     argv = [
         "--config", args.config, "--batch", str(args.batch),
         "--image", str(args.image), "--patch", str(args.patch),
@@ -274,7 +284,7 @@ def run_child(args, backend, mode, precision, replicas, unroll, jit):
         "--context", str(args.context), "--warmup", str(args.warmup),
         "--steps", str(args.steps), "--backend", backend, "--mode", mode,
         "--precision", precision, "--replicas", replicas,
-        "--unroll", unroll, "--jit-compile", jit,
+        "--unroll", unroll, "--jit-compile", jit, "--fast-paths", paths,
     ]
     out = subprocess.run(
         [sys.executable, os.path.abspath(__file__), *argv, "--child"],
@@ -343,15 +353,15 @@ def main():
                 done({**base, "round": round_index,
                       "baseline_ms_median": base["ms_median"],
                       "vs_baseline": 1.0})
-        for backend, mode, precision, replicas, unroll, jit in (
+        for backend, mode, precision, replicas, unroll, jit, paths in (
             itertools.product(
                 backends, modes, args.precision.split(","),
                 args.replicas.split(","), args.unroll.split(","),
-                args.jit_compile.split(","),
+                args.jit_compile.split(","), args.fast_paths.split(","),
             )
         ):
             result = run_child(args, backend, mode, precision,
-                               replicas.strip(), unroll, jit)
+                               replicas.strip(), unroll, jit, paths)
             result["round"] = round_index
             if mode in baselines:
                 base = baselines[mode]["ms_median"]
@@ -362,12 +372,16 @@ def main():
         print_table(args, results)
 
 
+# The fields that identify a run (its rounds share them).
+RUN_KEYS = (
+    "mode", "impl", "backend", "precision", "replicas", "unroll",
+    "jit_compile", "fast_paths",
+)
+
+
 def run_key(result):
     """What makes two results runs of the same thing (in other rounds)."""
-    return tuple(result.get(k) for k in (
-        "mode", "impl", "backend", "precision", "replicas", "unroll",
-        "jit_compile",
-    ))
+    return tuple(result.get(k) for k in RUN_KEYS)
 
 
 def table_rows(results):
@@ -389,10 +403,7 @@ def table_rows(results):
             for r in runs if "baseline_ms_median" in r
         ]
         table.append({
-            **{k: first.get(k) for k in (
-                "mode", "impl", "backend", "precision", "replicas", "unroll",
-                "jit_compile",
-            )},
+            **{k: first.get(k) for k in RUN_KEYS},
             "rounds": len(runs),
             "ms_median": statistics.median(r["ms_median"] for r in runs),
             "ms_min": min(r["ms_min"] for r in runs),
@@ -422,6 +433,8 @@ def print_table(args, results):
             args.unroll != "auto" or args.jit_compile != "auto"
         ):
             name += f" u={int(row['unroll'])} jit={int(row['jit_compile'])}"
+        if row["impl"] != "torch_baseline" and args.fast_paths != "auto":
+            name += f" fast_paths={row['fast_paths']}"
         rows.append((row, name))
     # The implementation column is as wide as its longest name plus a space.
     width = max([34] + [len(name) + 1 for _, name in rows])

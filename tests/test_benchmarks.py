@@ -48,11 +48,23 @@ def test_every_mode_and_precision_on_this_backend_as_json():
     ]
     for r in results:
         assert r["impl"] == "predrnn_keras" and r["backend"] == backend
+        assert r["fast_paths"] == "auto"
         assert 0 < r["ms_min"] <= r["ms_median"] <= r["ms_max"]
         assert r["sequences_per_s"] == pytest.approx(
             2 / (r["ms_median"] / 1000), rel=0.01
         )
         assert r["peak_mib"] > r["import_mib"] > 50
+
+
+@pytest.mark.large
+def test_fast_paths_auto_against_off():
+    done = bench("--backend", keras.backend.backend(), "--fast-paths",
+                 "auto,off", "--json")
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["fast_paths"] for r in results] == ["auto", "off"]
+    # Plain Keras runs its own loop: rolled, whatever the backend.
+    assert results[1]["unroll"] is False
 
 
 # The baseline, the table and the quality script's plumbing do not depend
