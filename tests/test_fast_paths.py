@@ -91,8 +91,10 @@ class FastPathsTest(TestCase):
                 histories["auto"][name], histories["off"][name],
                 rtol=TOLERANCE["float32"], err_msg=name,
             )
-        for got, want, start in zip(weights["auto"], weights["off"], initial):
-            np.testing.assert_allclose(got, want, atol=1e-5)
+        # Float32 rounding in another order, through four Adam steps of
+        # 1e-2: agreement to 1e-4, a quarter percent of the distance moved.
+        for got, want in zip(weights["auto"], weights["off"]):
+            np.testing.assert_allclose(got, want, atol=1e-4)
         # The kernels moved by about four steps of the learning rate.
         moved = [np.abs(w - s).max() for w, s in zip(weights["off"], initial)]
         self.assertGreater(max(moved), 1e-2)

@@ -145,9 +145,11 @@ def kill_after_first_checkpoint(command, run_dir: Path, env=None, timeout=240):
     while time.time() < deadline and process.poll() is None:
         try:
             state = read_state(run_dir)
-        except (FileNotFoundError, json.JSONDecodeError):
-            # JSONDecodeError would mean a torn state.json: never expected.
-            assert not (run_dir / "state.json").exists()
+        except FileNotFoundError:
+            pass  # no checkpoint committed yet
+        except json.JSONDecodeError as error:
+            # state.json is replaced atomically: it is never seen torn.
+            raise AssertionError(f"torn state.json: {error}") from None
         if state is not None:
             break
         time.sleep(0.02)
