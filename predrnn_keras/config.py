@@ -253,22 +253,56 @@ def model_kwargs(recipe: dict) -> dict:
 
     The `[model]` table without `variant`, the seed of `train.seed` and the
     Keras dtype policy of `train.precision` ("mixed_bfloat16" keeps float32
-    weights).
+    weights; "auto" is decided for this machine, `resolve_precision`).
     """
     kwargs = {k: v for k, v in recipe["model"].items() if k != "variant"}
     kwargs["seed"] = recipe["train"]["seed"]
-    kwargs["dtype"] = recipe["train"]["precision"]
+    kwargs["dtype"] = resolve_precision(recipe)[0]["train"]["precision"]
     return kwargs
 
 
-def build_model(recipe: dict, frame_shape=None, compile: bool = True):
+def resolve_precision(recipe: dict, saved: "dict | None" = None):
+    """The recipe with `train.precision = "auto"` replaced by what it stands
+    for on this machine (`training.hardware.decide_precision`).
+
+    Args:
+        recipe: a complete recipe.
+        saved: the recipe of the run being resumed, whose precision "auto"
+            keeps (a run goes on in the precision it started in).
+
+    Returns:
+        `(recipe, reason)`: a new recipe (or `recipe` itself when its
+        precision is not "auto") and why that precision, or None.
+    """
+    if recipe["train"]["precision"] != "auto":
+        return recipe, None
+    if saved is not None and saved["train"]["precision"] != "auto":
+        precision = saved["train"]["precision"]
+        reason = "the precision the run started in"
+    else:
+        from predrnn_keras.training.hardware import auto_precision
+
+        precision, reason = auto_precision()
+    resolved = {**recipe, "train": {**recipe["train"], "precision": precision}}
+    return resolved, reason
+
+
+def build_model(
+    recipe: dict,
+    frame_shape=None,
+    compile: bool = True,
+    learning_rate: "float | None" = None,
+):
     """Builds (and compiles) the model a recipe describes.
 
     Args:
         recipe: a complete recipe.
         frame_shape: `(height, width, channels)`; by default
             `recipe_frame_shape(recipe)`.
-        compile: compile with Adam at `train.learning_rate`.
+        compile: compile with Adam at `train.learning_rate`, following
+            `train.learning_rate_schedule`.
+        learning_rate: the initial learning rate instead of
+            `train.learning_rate` (scaled for several replicas).
 
     Returns:
         A built `PredRNN` or `PredRNNV2`.
@@ -281,9 +315,32 @@ def build_model(recipe: dict, frame_shape=None, compile: bool = True):
     model.build((None, recipe["train"]["total_length"], *frame_shape))
     if compile:
         model.compile(
-            optimizer=keras.optimizers.Adam(recipe["train"]["learning_rate"])
+            optimizer=keras.optimizers.Adam(
+                learning_rate_schedule(recipe, learning_rate)
+            )
         )
     return model
+
+
+def learning_rate_schedule(recipe: dict, learning_rate=None):
+    """Adam's learning rate for a recipe: a number, or a Keras schedule of
+    the optimiser step.
+
+    The cosine schedule spans every optimiser step of the run: one per
+    iteration, two with `model.reverse_input`.
+    """
+    import keras
+
+    train = recipe["train"]
+    start = train["learning_rate"] if learning_rate is None else learning_rate
+    if train["learning_rate_schedule"] == "constant":
+        return start
+    steps = train["iterations"] * (2 if recipe["model"]["reverse_input"] else 1)
+    return keras.optimizers.schedules.CosineDecay(
+        start,
+        decay_steps=steps,
+        alpha=train["final_learning_rate"] / train["learning_rate"],
+    )
 
 
 def recipe_frame_shape(

@@ -26,9 +26,10 @@ from predrnn_keras.models.schedules import SAMPLING_MODES
 from predrnn_keras.models.variants import VARIANTS
 from predrnn_keras.models.variants import model_defaults
 
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 DISTRIBUTION_MODES = ("none", "data_parallel", "multi_worker")
 LEARNING_RATE_SCALINGS = ("none", "linear")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 DEFAULT_VARIANT = "predrnn_v2"
 
 # A default taken from the model constructor of the recipe's variant.
@@ -159,6 +160,19 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "learning_rate": Field(
             "float", 3e-4, low=1e-12, doc="learning rate of Adam"
         ),
+        "learning_rate_schedule": Field(
+            "str",
+            LEARNING_RATE_SCHEDULES[0],
+            choices=LEARNING_RATE_SCHEDULES,
+            doc="constant, or cosine: from `learning_rate` down to "
+            "`final_learning_rate` over the run's optimiser steps",
+        ),
+        "final_learning_rate": Field(
+            "float",
+            0.0,
+            low=0.0,
+            doc="cosine schedule: learning rate at the last iteration",
+        ),
         "total_length": Field(
             "int",
             20,
@@ -191,8 +205,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
             "str",
             PRECISIONS[0],
             choices=PRECISIONS,
-            doc="float32, or mixed_bfloat16: convolutions in bfloat16, "
-            "weights, memories and losses in float32",
+            doc="auto: mixed_bfloat16 where this machine computes bfloat16 "
+            "natively (GPUs with bfloat16 tensor cores, CPUs with AMX or "
+            "AVX-512 BF16), else float32; float32; or mixed_bfloat16: "
+            "convolutions in bfloat16, weights, memories and losses in "
+            "float32",
         ),
     },
     "distribution": {

@@ -17,6 +17,7 @@ from tests.workflow_helpers import tiny_recipe
 from tests.workflow_helpers import write_recipe
 
 RECIPES = sorted((REPO / "recipes").glob("*.toml"))
+QUICKSTART = REPO / "recipes" / "quickstart.toml"
 
 
 def test_the_five_recipes_exist():
@@ -296,3 +297,52 @@ def test_model_kwargs_reach_the_model(tmp_path):
     assert model.r_sampling_step_1 == 2
     out = model(np.zeros((1, 5, 16, 16, 1), "float32"))
     assert tuple(out.shape) == (1, 4, 16, 16, 1)
+
+
+def test_auto_precision_resolves_and_a_resumed_run_keeps_its_own():
+    from predrnn_keras.training import hardware
+
+    recipe = recipe_config.load_recipe(QUICKSTART)
+    assert recipe["train"]["precision"] == "auto"
+    resolved, reason = recipe_config.resolve_precision(recipe)
+    assert resolved["train"]["precision"] == hardware.auto_precision()[0]
+    assert reason and recipe["train"]["precision"] == "auto"  # a copy
+    saved = recipe_config.load_recipe(
+        QUICKSTART, ["train.precision='mixed_bfloat16'"]
+    )
+    resolved, reason = recipe_config.resolve_precision(recipe, saved)
+    assert resolved["train"]["precision"] == "mixed_bfloat16"
+    assert "started" in reason
+    explicit = recipe_config.load_recipe(
+        QUICKSTART, ["train.precision='float32'"]
+    )
+    assert recipe_config.resolve_precision(explicit, saved) == (explicit, None)
+    assert recipe_config.model_kwargs(recipe)["dtype"] in (
+        "float32", "mixed_bfloat16"
+    )
+
+
+def test_cosine_learning_rate_schedule():
+    import keras
+
+    recipe = recipe_config.load_recipe(
+        QUICKSTART,
+        [
+            "train.learning_rate_schedule='cosine'",
+            "train.learning_rate=1e-3",
+            "train.final_learning_rate=1e-5",
+            "train.iterations=100",
+        ],
+    )
+    schedule = recipe_config.learning_rate_schedule(recipe)
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    rate = lambda step: float(keras.ops.convert_to_numpy(schedule(step)))
+    assert abs(rate(0) - 1e-3) < 1e-9
+    # Half way: the mean of the two ends; the end: the final rate.
+    assert abs(rate(50) - (1e-3 + 1e-5) / 2) < 1e-8
+    assert abs(rate(100) - 1e-5) < 1e-9
+    # Two optimiser steps per iteration with reverse_input.
+    recipe["model"]["reverse_input"] = True
+    assert recipe_config.learning_rate_schedule(recipe).decay_steps == 200
+    constant = recipe_config.load_recipe(QUICKSTART)
+    assert recipe_config.learning_rate_schedule(constant, 5e-4) == 5e-4

@@ -53,3 +53,44 @@ def test_asks_the_backend_for_an_accelerator(tmp_path):
         "mixed_bfloat16", cpuinfo=write(tmp_path, AVX2)
     )
     assert (text is None) == visible
+
+
+def test_auto_precision_on_cpus():
+    decide = hardware.decide_precision
+    precision, reason = decide(["amx_bf16", "avx512_bf16"], [])
+    assert precision == "mixed_bfloat16" and "amx_bf16" in reason
+    assert decide(["avx512_bf16"], [])[0] == "mixed_bfloat16"
+    precision, reason = decide([], [])
+    assert precision == "float32" and "emulated" in reason
+    # Unknown instruction sets (not Linux): the safe choice.
+    precision, reason = decide(None, [])
+    assert precision == "float32" and "cannot be read" in reason
+
+
+def test_auto_precision_on_accelerators():
+    decide = hardware.decide_precision
+    # An accelerator decides, whatever the CPU has.
+    assert decide([], [("gpu", (8, 0))])[0] == "mixed_bfloat16"
+    assert decide([], [("gpu", (9, 0)), ("gpu", (8, 6))]) == (
+        "mixed_bfloat16",
+        "GPU of compute capability 8.6, with bfloat16 tensor cores",
+    )
+    # A V100 (7.0) has no bfloat16 tensor cores; one old GPU decides for all.
+    precision, reason = decide(["amx_bf16"], [("gpu", (7, 0))])
+    assert precision == "float32" and "7.0" in reason
+    assert decide([], [("gpu", (9, 0)), ("gpu", (7, 5))])[0] == "float32"
+    assert decide([], [("gpu", None)])[0] == "float32"
+    assert decide([], [("tpu", None)])[0] == "mixed_bfloat16"
+    assert decide(["amx_bf16"], [("mps", None)])[0] == "float32"
+
+
+def test_capability_parsing_and_this_machine():
+    assert hardware._capability("8.6") == (8, 6)
+    assert hardware._capability((9, 0)) == (9, 0)
+    assert hardware._capability(None) is None
+    assert hardware._capability("gfx90a") is None
+    found = hardware.accelerators()
+    assert all(kind in ("gpu", "tpu", "mps") for kind, _ in found)
+    assert bool(found) == hardware.accelerator_visible()
+    precision, reason = hardware.auto_precision()
+    assert precision in ("float32", "mixed_bfloat16") and reason

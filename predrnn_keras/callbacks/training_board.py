@@ -107,9 +107,13 @@ class TrainingBoard(keras.callbacks.Callback):
             for name in ("train", "validation")
         }
         # Read while the variables are attached (JAX detaches them in fit).
-        self._learning_rate = float(
-            ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        )
+        rate = self.model.optimizer._learning_rate
+        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            self._learning_rate = rate
+        else:
+            self._learning_rate = float(
+                ops.convert_to_numpy(self.model.optimizer.learning_rate)
+            )
         start = int(ops.convert_to_numpy(self.model.sampling_step))
         if self.text and start == 0:
             with self._writer("train").as_default():
@@ -161,8 +165,18 @@ class TrainingBoard(keras.callbacks.Callback):
                 summary.scalar(
                     f"schedule/true_frame_prob_{phase}", p, step=iteration
                 )
-            summary.scalar("learning_rate", self._learning_rate, step=iteration)
+            summary.scalar(
+                "learning_rate", self._learning_rate_at(iteration),
+                step=iteration,
+            )
             summary.scalar("iterations_per_second", speed, step=iteration)
+
+    def _learning_rate_at(self, iteration: int) -> float:
+        """The learning rate of the last step of `iteration`."""
+        if isinstance(self._learning_rate, float):
+            return self._learning_rate
+        steps = iteration * (2 if self.model.reverse_input else 1) - 1
+        return float(ops.convert_to_numpy(self._learning_rate(steps)))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

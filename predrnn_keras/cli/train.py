@@ -66,10 +66,12 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--precision",
-        help="sets train.precision: float32, or mixed_bfloat16 to run the "
-        "convolutions in bfloat16 (fast on GPUs and on CPUs with AMX / "
-        "AVX-512 BF16) and "
-        "keeps weights, memories and losses in float32",
+        choices=["auto", "float32", "mixed_bfloat16"],
+        help="sets train.precision: auto (the default: mixed_bfloat16 where "
+        "this machine computes bfloat16 natively, else float32), float32, "
+        "or mixed_bfloat16 to run the convolutions in bfloat16 (fast on "
+        "GPUs and on CPUs with AMX / AVX-512 BF16) and keep weights, "
+        "memories and losses in float32",
     )
     parser.add_argument(
         "--process-id",

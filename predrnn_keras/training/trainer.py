@@ -126,6 +126,7 @@ def train(
     placement = setup_distribution(
         recipe["distribution"], process_id=process_id
     )
+    recipe = _resolved_precision(recipe, run_dir, overwrite, verbose)
     # Read the data (and so check every value of [data]) before touching the
     # run folder.
     frame_shape = dataset_info(recipe["data"]).frame_shape
@@ -164,6 +165,24 @@ def train(
         )
     finally:
         shutil.rmtree(scratch.path, ignore_errors=True)
+
+
+def _resolved_precision(recipe, run_dir, overwrite, verbose) -> dict:
+    """The recipe with "auto" precision decided, said once at the start; a
+    resumed run keeps the precision it started in."""
+    run = RunFolder(run_dir)
+    saved = None
+    if not overwrite and run.is_run_folder():
+        try:
+            saved = run.read_recipe()
+        except ValueError:
+            saved = None  # RunFolder.open reports the damaged folder.
+    resolved, reason = recipe_config.resolve_precision(recipe, saved)
+    if reason and verbose:
+        print(
+            f"Precision: {resolved['train']['precision']} (auto: {reason})"
+        )
+    return resolved
 
 
 def _worker_view(run_dir, recipe: dict, overwrite: bool):
@@ -265,7 +284,8 @@ def _prepare_model(context: _RunContext):
         if context.state is None:
             keras.utils.set_random_seed(train_cfg["seed"])
             model = recipe_config.build_model(
-                context.recipe, context.frame_shape
+                context.recipe, context.frame_shape,
+                learning_rate=learning_rate,
             )
             iteration = 0
             context.say(
@@ -284,12 +304,24 @@ def _prepare_model(context: _RunContext):
         precision_warning = mixed_precision_warning(train_cfg["precision"])
         if precision_warning:
             context.say(precision_warning)
-        current = float(ops.convert_to_numpy(model.optimizer.learning_rate))
-        if current != learning_rate:
-            model.optimizer.learning_rate.assign(learning_rate)
+        _resume_learning_rate(model, learning_rate)
     if placement.distributed:
         _print_placement(context, learning_rate)
     return model, iteration
+
+
+def _resume_learning_rate(model, learning_rate: float) -> None:
+    """A constant learning rate follows the recipe (and the number of
+    replicas) on resuming; a schedule resumes as saved, at the optimiser's
+    step."""
+    if isinstance(
+        model.optimizer._learning_rate,
+        keras.optimizers.schedules.LearningRateSchedule,
+    ):
+        return
+    current = float(ops.convert_to_numpy(model.optimizer.learning_rate))
+    if current != learning_rate:
+        model.optimizer.learning_rate.assign(learning_rate)
 
 
 def _print_placement(context: _RunContext, learning_rate: float) -> None:
