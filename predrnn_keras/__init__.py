@@ -24,6 +24,7 @@ _LAZY = {
     "SpatioTemporalRNN": "predrnn_keras.layers",
     "patch_frames": "predrnn_keras.layers",
     "unpatch_frames": "predrnn_keras.layers",
+    "forecast": "predrnn_keras.predict",
 }
 
 __all__ = sorted([*_LAZY, "configure_runtime"])

@@ -172,21 +172,21 @@ def sequence_grid(
 
 def comparison_frames(
     context: np.ndarray,
-    truth: np.ndarray,
+    truth: "np.ndarray | None",
     pred: np.ndarray,
     min_frame_size: int = 128,
 ) -> np.ndarray:
-    """The frames of an animation: context | truth | prediction side by side.
+    """The frames of an animation: context | truth | prediction side by side
+    (context | prediction without a truth).
 
-    During the context all three panels show the context frame (so the
-    motion runs on into the future without a jump); afterwards the left panel
-    holds the last context frame and the others show the true and the
-    predicted future. A label above each panel and a frame counter say what
-    is shown.
+    During the context every panel shows the context frame (so the motion
+    runs on into the future without a jump); afterwards the left panel holds
+    the last context frame and the others show the true and the predicted
+    future. A label above each panel and a frame counter say what is shown.
 
     Args:
         context: `(context_length, h, w, c)` of one sequence.
-        truth: `(horizon, h, w, c)`.
+        truth: `(horizon, h, w, c)`, or None.
         pred: `(horizon, h, w, c)`.
         min_frame_size: upscale small frames to at least this many pixels.
 
@@ -194,15 +194,18 @@ def comparison_frames(
         uint8 RGB frames `(context_length + horizon, height, width, 3)`.
     """
     context = upscale(to_rgb(context), min_frame_size)
-    truth = upscale(to_rgb(truth), min_frame_size)
     pred = upscale(to_rgb(pred), min_frame_size)
-    t_context, horizon = len(context), len(truth)
+    futures = [(pred, PREDICTION_COLOR)]
+    names = ["context", "prediction"]
+    if truth is not None:
+        futures.insert(0, (upscale(to_rgb(truth), min_frame_size), TRUTH_COLOR))
+        names.insert(1, "truth")
+    t_context, horizon = len(context), len(pred)
     h, w = context.shape[1:3]
     gap, bar, header, footer = 4, 4, 18, 18
-    width = 3 * w + 4 * gap
+    width = len(names) * w + (len(names) + 1) * gap
     height = header + bar + h + footer
     total = t_context + horizon
-    names = ("context", "truth", "prediction")
     # The titles are the same on every frame: rendered once.
     titles = text_ink(
         (header, width),
@@ -215,14 +218,10 @@ def comparison_frames(
     for t, image in enumerate(frames):
         future = t >= t_context
         if future:
-            shown = [truth[t - t_context], pred[t - t_context]]
-            colors = [TRUTH_COLOR, PREDICTION_COLOR]
+            shown = [(frames_[t - t_context], c) for frames_, c in futures]
         else:
-            shown, colors = [context[t]] * 2, [CONTEXT_COLOR] * 2
-        panels = [
-            (context[min(t, t_context - 1)], CONTEXT_COLOR),
-            *zip(shown, colors),
-        ]
+            shown = [(context[t], CONTEXT_COLOR)] * len(futures)
+        panels = [(context[min(t, t_context - 1)], CONTEXT_COLOR), *shown]
         for k, (frame, color) in enumerate(panels):
             x = gap + k * (w + gap)
             image[header : header + bar, x : x + w] = color

@@ -1,0 +1,353 @@
+"""Forecasting the user's own sequences with a trained model, to files."""
+
+import shutil
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import keras
+import numpy as np
+
+from predrnn_keras import config as recipe_config
+from predrnn_keras.data.data_error import DataError
+from predrnn_keras.evaluation import reports
+from predrnn_keras.metrics import FrameMetrics
+from predrnn_keras.plots import comparison_frames
+from predrnn_keras.plots import save_gif
+from predrnn_keras.plots import to_grey_or_rgb_uint8
+from predrnn_keras.predict.inputs import Conversion
+from predrnn_keras.predict.inputs import find_sources
+from predrnn_keras.predict.inputs import fit_frames
+from predrnn_keras.predict.inputs import read_sequences
+from predrnn_keras.run_folder import RunFolder
+from predrnn_keras.run_folder import model_file
+from predrnn_keras.run_folder import new_output_dir
+from predrnn_keras.utils import files
+
+SUMMARY_FILE = "summary.json"
+FORECAST_ARRAY = "forecast.npy"
+FORECAST_GIF = "forecast.gif"
+DEFAULT_OUT = Path("predictions")
+
+
+class PredictError(ValueError):
+    """An output folder or option that cannot be used as asked."""
+
+
+def load_model(model, which: str = "best"):
+    """The model to forecast with, its name and the horizon it was trained
+    for.
+
+    Args:
+        model: a built `PredRNN` / `PredRNNV2`, a `.keras` file, a run
+            folder, or the name of a shipped model.
+        which: "best" or "last" model of a run folder.
+
+    Returns:
+        `(model, name, horizon)`: the horizon is the recipe's
+        `train.total_length - model.input_length` where a recipe is known
+        (a run folder, a shipped model), else `model.input_length`.
+    """
+    import predrnn_keras.models  # noqa: F401 (registers the classes)
+    from predrnn_keras import pretrained
+
+    if isinstance(model, keras.Model):
+        return model, type(model).__name__, model.input_length
+    recipe_path = None
+    if pretrained.is_name(model):
+        path = pretrained.model_path(model)
+        recipe_path = pretrained.recipe_path(model)
+    else:
+        path = model_file(model, which)
+        run = RunFolder(path.parent)
+        if run.is_run_folder():
+            recipe_path = run.recipe_path
+    loaded = keras.saving.load_model(path, compile=False)
+    horizon = loaded.input_length
+    if recipe_path is not None:
+        recipe = recipe_config.load_recipe(recipe_path)
+        horizon = recipe["train"]["total_length"] - loaded.input_length
+    return loaded, str(model), max(1, horizon)
+
+
+def prepare_out_dir(out_dir, overwrite: bool) -> Path:
+    """The output folder, created: `predictions`, `predictions-2`, ... by
+    default; a given folder must be new or empty, or (with `overwrite`) an
+    earlier forecast's folder, which is then emptied.
+
+    Raises:
+        PredictError: the folder holds files and `overwrite` is not set, or
+            it holds files that are not a forecast's.
+    """
+    if out_dir is None:
+        return new_output_dir(DEFAULT_OUT)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PredictError(f"{out_dir} is a file; expected an output folder.")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise PredictError(
+                f"{out_dir} exists and is not empty; pass --overwrite to "
+                "replace it, or choose another --out."
+            )
+        if not (out_dir / SUMMARY_FILE).is_file():
+            raise PredictError(
+                f"{out_dir} holds files that are not a forecast (no "
+                f"{SUMMARY_FILE}); not deleting them. Choose another --out."
+            )
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def _unique(name: str, taken: set) -> str:
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def forecast(
+    model,
+    source,
+    out_dir=None,
+    horizon: "int | None" = None,
+    score: bool = False,
+    fit: "str | None" = None,
+    convert_channels: bool = False,
+    value_range=None,
+    key: "str | None" = None,
+    batch_size: int = 8,
+    which: str = "best",
+    overwrite: bool = False,
+    fps: float = 4.0,
+    verbose: int = 1,
+) -> dict:
+    """Forecasts every sequence of `source` and writes the results.
+
+    Without `score` the model sees the last `input_length` frames of each
+    sequence and predicts the `horizon` frames after them. With `score` the
+    first `input_length` frames are the context and the next `horizon`
+    frames the truth the forecast is scored against (the metrics of
+    `evaluate.py`, docs/evaluation.md).
+
+    Per sequence, in `out_dir/<name>/`: `forecast_01.png ...` (8-bit),
+    `forecast.gif` (context then forecast, beside the truth when scoring)
+    and `forecast.npy` (float32 `(horizon, H, W, C)`, in the input's units:
+    the value range the frames were read in). For the run:
+    `summary.json`, and with `score` the reports `metrics.json`,
+    `metrics_per_frame.csv` and `.png`.
+
+    Args:
+        model: a built model, a `.keras` file, a run folder or a shipped
+            model's name.
+        source: a video, GIF, folder of frames, .npy / .npz array, or a
+            folder of these (`predict.inputs`).
+        out_dir: the output folder (default `predictions`, `-2`, ...).
+        horizon: frames to predict (default: what the model trained for).
+        score: score the forecast against the frames that follow the
+            context in the input.
+        fit: None, "resize" or "crop": what to do with frames of another
+            size than the model's.
+        convert_channels: convert grey <-> RGB when the channel count
+            differs from the model's.
+        value_range: raw `(low, high)` mapped to 0 and 1 (default: from the
+            dtype).
+        key: the array of .npz files that hold several.
+        batch_size: sequences per forward pass.
+        which: "best" or "last" model of a run folder.
+        overwrite: replace an earlier forecast in `out_dir`.
+        fps: frames per second of the GIFs.
+        verbose: 1 for a progress bar and messages.
+
+    Returns:
+        The summary (as written to `summary.json`).
+
+    Raises:
+        DataError: an input that cannot be read or fitted to the model.
+        PredictError: an output folder that cannot be used.
+    """
+    started = time.time()
+    model, model_name, default_horizon = load_model(model, which)
+    horizon = default_horizon if horizon is None else int(horizon)
+    if horizon < 1:
+        raise PredictError(f"Expected a horizon >= 1. Received: {horizon}")
+    conversion = Conversion(
+        fit=fit,
+        channels=convert_channels,
+        value_range=None if value_range is None else tuple(value_range),
+    )
+    sources = find_sources(source, key)
+    out_dir = prepare_out_dir(out_dir, overwrite)
+    total = sum(s.count for s in sources)
+    if verbose:
+        print(
+            f"Forecasting {total} sequence(s) of {source} with {model_name}: "
+            f"{model.input_length} context frames -> {horizon} "
+            f"(backend {keras.backend.backend()}) -> {out_dir}"
+        )
+    progress = keras.utils.Progbar(total) if verbose else None
+    writer = _Writer(model, out_dir, horizon, score, fps)
+    taken = set()
+    pending = []
+    for src in sources:
+        for sequence in read_sequences(src, key):
+            sequence.name = _unique(sequence.name, taken)
+            frames, value_range_used = fit_frames(
+                sequence, model.frame_shape, conversion
+            )
+            context, truth = _split(sequence, frames, model, horizon, score)
+            pending.append((sequence, context, truth, value_range_used))
+            if len(pending) == batch_size:
+                writer.write_batch(pending)
+                pending = []
+                if progress is not None:
+                    progress.add(batch_size)
+    if pending:
+        writer.write_batch(pending)
+        if progress is not None:
+            progress.add(len(pending))
+    summary = {
+        "model": model_name,
+        "model_class": type(model).__name__,
+        "backend": keras.backend.backend(),
+        "source": str(source),
+        "context_length": model.input_length,
+        "horizon": horizon,
+        "frame_shape": list(model.frame_shape),
+        "num_sequences": len(writer.entries),
+        "sequences": writer.entries,
+        "seconds": round(time.time() - started, 1),
+    }
+    if score:
+        results = {
+            **writer.metrics.result(),
+            "frames": list(
+                range(model.input_length + 1, model.input_length + horizon + 1)
+            ),
+        }
+        summary["scores"] = {
+            "mean": results["mean"],
+            "per_frame": results["per_frame"],
+        }
+        paths = reports.write_reports(
+            out_dir, {**results, "model": model_name, "horizon": horizon}
+        )
+        if verbose:
+            print(reports.format_table(results))
+            print(
+                "MSE per frame (sum over pixels): "
+                f"{results['mean']['mse_frame_sum']:.2f}; SSIM "
+                f"{results['mean']['ssim_8bit']:.3f}; PSNR "
+                f"{results['mean']['psnr_8bit']:.2f} dB; reports: "
+                f"{paths['json']}"
+            )
+    files.write_json(out_dir / SUMMARY_FILE, summary)
+    if verbose:
+        _print_notes(writer.entries)
+        print(
+            f"Forecasts of {len(writer.entries)} sequence(s): {out_dir}/NAME/ "
+            f"({FORECAST_GIF}, {FORECAST_ARRAY}, forecast_*.png); summary: "
+            f"{out_dir / SUMMARY_FILE}"
+        )
+    return summary
+
+
+def _print_notes(entries: list, most: int = 10) -> None:
+    """What was done to the sequences, one line each (the first `most`)."""
+    noted = [e for e in entries if e["notes"]]
+    for entry in noted[:most]:
+        print(f"{entry['name']}: {'; '.join(entry['notes'])}")
+    if len(noted) > most:
+        print(f"... and {len(noted) - most} more (summary.json)")
+
+
+def _split(sequence, frames, model, horizon: int, score: bool):
+    """`(context, truth)` of a sequence's fitted frames (truth None when not
+    scoring); notes which frames were used."""
+    length, have = model.input_length, len(frames)
+    if score:
+        needed = length + horizon
+        if have < needed:
+            raise DataError(
+                sequence.source,
+                f"{sequence.name}: {have} frames; --score needs {length} "
+                f"context frames and {horizon} future ones ({needed})",
+            )
+        if have > needed:
+            sequence.notes.append(f"scored frames 1..{needed} of {have}")
+        return frames[:length], frames[length:needed]
+    if have < length:
+        raise DataError(
+            sequence.source,
+            f"{sequence.name}: {have} frames; the model needs a context of "
+            f"{length} frames",
+        )
+    if have > length:
+        sequence.notes.append(
+            f"used its last {length} of {have} frames as the context"
+        )
+    return frames[-length:], None
+
+
+class _Writer:
+    """Predicts batches of sequences and writes each one's files."""
+
+    def __init__(self, model, out_dir: Path, horizon: int, score, fps):
+        self.model = model
+        self.out_dir = out_dir
+        self.horizon = horizon
+        self.fps = fps
+        self.metrics = FrameMetrics() if score else None
+        self.entries = []
+
+    def write_batch(self, pending: list) -> None:
+        contexts = np.stack([context for _, context, _, _ in pending])
+        pred = self.model.predict_future(
+            contexts, self.horizon, batch_size=len(pending)
+        )
+        pred = np.clip(pred, 0.0, 1.0)
+        for (sequence, context, truth, value_range), forecast in zip(
+            pending, pred
+        ):
+            self.entries.append(
+                self._write_one(sequence, context, truth, forecast, value_range)
+            )
+
+    def _write_one(self, sequence, context, truth, forecast, value_range):
+        folder = self.out_dir / sequence.name
+        folder.mkdir()
+        low, high = value_range
+        np.save(
+            folder / FORECAST_ARRAY,
+            (forecast * (high - low) + low).astype(np.float32),
+        )
+        start = self.model.input_length + 1
+        width = max(2, len(str(len(forecast))))
+        for t, frame in enumerate(forecast):
+            iio.imwrite(
+                folder / f"forecast_{t + 1:0{width}d}.png",
+                to_grey_or_rgb_uint8(frame),
+            )
+        save_gif(
+            folder / FORECAST_GIF,
+            comparison_frames(context, truth, forecast),
+            self.fps,
+        )
+        entry = {
+            "name": sequence.name,
+            "source": str(sequence.source),
+            "frames_read": int(len(sequence.frames)),
+            "notes": list(sequence.notes),
+            "value_range": [low, high],
+            "folder": str(folder),
+            "predicted_frames": [start, start + len(forecast) - 1],
+        }
+        if self.metrics is not None:
+            scores = self.metrics.update(truth[None], forecast[None])
+            entry["scores"] = {
+                name: float(np.mean(values)) for name, values in scores.items()
+            }
+        return entry
