@@ -280,7 +280,7 @@ def resolve_precision(recipe: dict, saved: "dict | None" = None):
         precision = saved["train"]["precision"]
         reason = "the precision the run started in"
     else:
-        from predrnn_keras.training.hardware import auto_precision
+        from predrnn_keras.hardware import auto_precision
 
         precision, reason = auto_precision()
     resolved = {**recipe, "train": {**recipe["train"], "precision": precision}}

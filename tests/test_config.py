@@ -300,7 +300,7 @@ def test_model_kwargs_reach_the_model(tmp_path):
 
 
 def test_auto_precision_resolves_and_a_resumed_run_keeps_its_own():
-    from predrnn_keras.training import hardware
+    from predrnn_keras import hardware
 
     recipe = recipe_config.load_recipe(QUICKSTART)
     assert recipe["train"]["precision"] == "auto"

@@ -1,6 +1,6 @@
 """The warning for mixed precision on a CPU that emulates bfloat16."""
 
-from predrnn_keras.training import hardware
+from predrnn_keras import hardware
 
 # Abridged /proc/cpuinfo files: an AVX2-only CPU, one with AVX-512 BF16.
 AVX2 = (

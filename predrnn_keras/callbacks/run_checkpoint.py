@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from predrnn_keras.hardware import describe_machine
 from predrnn_keras.utils import files
 
 
@@ -60,6 +61,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.best_val_mse = state.get("best_val_mse")
         self.best_iteration = state.get("best_iteration")
         self.train_seconds = state.get("train_seconds", 0.0)
+        self.hardware = describe_machine()
         self._started = None
 
     def on_train_begin(self, logs=None):
@@ -133,6 +135,7 @@ class RunCheckpoint(keras.callbacks.Callback):
                 "best_iteration": self.best_iteration,
                 "train_seconds": round(self.train_seconds, 1),
                 "backend": keras.backend.backend(),
+                "hardware": self.hardware,
                 "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
         )

@@ -19,7 +19,7 @@ from predrnn_keras.distribution import setup_distribution
 from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import RunFolderError
 from predrnn_keras.training import datasets
-from predrnn_keras.training.hardware import mixed_precision_warning
+from predrnn_keras.hardware import mixed_precision_warning
 
 
 class NonFiniteLossError(RuntimeError):

@@ -191,3 +191,38 @@ def decide_precision(cpu_flags, devices) -> tuple:
 def auto_precision(cpuinfo="/proc/cpuinfo") -> tuple:
     """`decide_precision` for this machine and Keras backend."""
     return decide_precision(cpu_bfloat16_flags(cpuinfo), accelerators())
+
+
+def cpu_model(cpuinfo="/proc/cpuinfo") -> str:
+    """The CPU's name as /proc/cpuinfo gives it, else the platform's."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def describe_machine() -> str:
+    """One line: CPU model, cores, bfloat16 instructions and accelerators."""
+    import os
+
+    flags = cpu_bfloat16_flags()
+    parts = [f"{cpu_model()}, {os.cpu_count()} cores"]
+    if flags:
+        parts.append(" ".join(flags))
+    devices = accelerators()
+    if devices:
+        parts.append(
+            ", ".join(
+                kind + (f" {'.'.join(map(str, c))}" if c else "")
+                for kind, c in devices
+            )
+        )
+    else:
+        parts.append("no GPU")
+    return "; ".join(parts)
