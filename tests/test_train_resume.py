@@ -5,6 +5,7 @@ import hashlib
 import json
 import shutil
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -275,3 +276,46 @@ def test_tensorboard_logs_losses_schedule_learning_rate_and_images(
     assert grid.shape == (int(height), int(width), 3)
     assert grid.shape[0] > 2 * 2 * 32 and grid.shape[1] > 5 * 32
     assert "recipe" in train_tags
+
+
+def test_cosine_schedule_resumes_on_its_curve(tmp_path):
+    cosine = {
+        "learning_rate_schedule": "cosine",
+        "final_learning_rate": 1e-5,
+        "checkpoint_every": 4,
+    }
+    whole = tmp_path / "whole"
+    train(recipe(train=cosine), whole, verbose=0)
+    # The same run stopped at its checkpoint of iteration 4, then resumed.
+    resumed = copy_run(whole, tmp_path)
+    state = read_state(resumed)
+    (resumed / "checkpoints" / "ckpt-0000008.keras").unlink()
+    state.update(
+        iteration=4, epoch=1, finished=False,
+        checkpoint="checkpoints/ckpt-0000004.keras",
+    )
+    (resumed / "state.json").write_text(json.dumps(state))
+    train(recipe(train=cosine), resumed, verbose=0)
+    for run_dir in (whole, resumed):
+        model = keras.saving.load_model(run_dir / "last.keras")
+        # Two optimiser steps per iteration (model.reverse_input).
+        assert int(model.optimizer.iterations) == 16
+        # At the last step the rate has reached the final one.
+        assert float(keras.ops.convert_to_numpy(
+            model.optimizer.learning_rate
+        )) == pytest.approx(1e-5, rel=1e-4)
+    for a, b in zip(model_state(resumed / "last.keras")[2],
+                    model_state(whole / "last.keras")[2]):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # TensorBoard logs the rate of each iteration's last step: half a cosine
+    # from 1e-3 to 1e-5 over the 16 steps.
+    rates = {}
+    for path in sorted((whole / "logs" / "train").glob("events.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == "learning_rate":
+                    rates[event.step] = float(tf.make_ndarray(value.tensor))
+    steps = np.arange(1, 9)
+    progress = (2 * steps - 1) / 16
+    curve = 1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + np.cos(np.pi * progress))
+    np.testing.assert_allclose([rates[s] for s in steps], curve, rtol=1e-5)
