@@ -9,35 +9,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from predrnn_keras import config as recipe_config
 from predrnn_keras.data import build_dataset
 from predrnn_keras.evaluation import evaluate
 from predrnn_keras.metrics import METRIC_DEFINITIONS
 from predrnn_keras.metrics import FrameMetrics
 from predrnn_keras.run_folder import RunFolderError
 from tests.workflow_helpers import run_script
-from tests.workflow_helpers import tiny_recipe
-
-
-def randomize(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for weight in model.trainable_weights:
-        value = rng.normal(0.0, 0.3, tuple(weight.shape))
-        weight.assign(value.astype("float32"))
+from tests.workflow_helpers import untrained_run
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A run folder with an (untrained, randomised) best.keras."""
-    run_dir = tmp_path_factory.mktemp("evaluate") / "run"
-    run_dir.mkdir()
-    recipe = recipe_config.recipe_from_dict(tiny_recipe())
-    recipe_config.dump_recipe(recipe, run_dir / "recipe.toml")
-    model = recipe_config.build_model(recipe)
-    randomize(model)
-    model.optimizer.build(model.trainable_variables)
-    model.save(run_dir / "best.keras")
-    return run_dir
+    return untrained_run(tmp_path_factory.mktemp("evaluate") / "run")
 
 
 @pytest.mark.large

@@ -6,7 +6,6 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from predrnn_keras import config as recipe_config
 from predrnn_keras.cli.predict import main as predict_main
 from predrnn_keras.data.data_error import DataError
 from predrnn_keras.data.decoding import convert_channels
@@ -17,30 +16,17 @@ from predrnn_keras.predict import PredictError
 from predrnn_keras.predict import forecast
 from predrnn_keras.predict import load_model
 from tests.test_data_frames import write_mp4
-from tests.workflow_helpers import tiny_recipe
+from tests.workflow_helpers import randomize
+from tests.workflow_helpers import untrained_run
 
 # The tiny recipe: 16x16 grey frames, 3 context frames, trained 3 -> 2.
 CONTEXT, HORIZON, SIZE = 3, 2, 16
 
 
-def randomize(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for weight in model.trainable_weights:
-        value = rng.normal(0.0, 0.3, tuple(weight.shape))
-        weight.assign(value.astype("float32"))
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A run folder with an (untrained, randomised) best.keras."""
-    run_dir = tmp_path_factory.mktemp("predict") / "run"
-    run_dir.mkdir()
-    recipe = recipe_config.recipe_from_dict(tiny_recipe())
-    recipe_config.dump_recipe(recipe, run_dir / "recipe.toml")
-    model = recipe_config.build_model(recipe)
-    randomize(model)
-    model.save(run_dir / "best.keras")
-    return run_dir
+    return untrained_run(tmp_path_factory.mktemp("predict") / "run")
 
 
 @pytest.fixture(scope="module")

@@ -157,3 +157,27 @@ def kill_after_first_checkpoint(command, run_dir: Path, env=None, timeout=240):
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL, process.stderr.read()
     return read_state(run_dir)
+
+
+def randomize(model, seed=0):
+    """Gives `model` random weights of a scale that makes its predictions
+    differ from frame to frame (an untrained model predicts near-constants)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for weight in model.trainable_weights:
+        value = rng.normal(0.0, 0.3, tuple(weight.shape))
+        weight.assign(value.astype("float32"))
+
+
+def untrained_run(run_dir, **sections) -> Path:
+    """A run folder of the tiny recipe holding a randomised best.keras."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True)
+    recipe = recipe_config.recipe_from_dict(tiny_recipe(**sections))
+    recipe_config.dump_recipe(recipe, run_dir / "recipe.toml")
+    model = recipe_config.build_model(recipe)
+    randomize(model)
+    model.optimizer.build(model.trainable_variables)
+    model.save(run_dir / "best.keras")
+    return run_dir

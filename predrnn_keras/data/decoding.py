@@ -25,7 +25,8 @@ def natural_key(name: str) -> list:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
-def _drop_alpha(frames: np.ndarray) -> np.ndarray:
+def drop_alpha(frames: np.ndarray) -> np.ndarray:
+    """Frames without their alpha channel (grey + alpha, RGBA)."""
     # (H, W) grey, (H, W, 2) grey + alpha, (H, W, 3) RGB, (H, W, 4) RGBA.
     if frames.shape[-1] in (2, 4):
         return frames[..., : frames.shape[-1] - 1]
@@ -55,7 +56,7 @@ def read_image(path: "str | os.PathLike[str]") -> np.ndarray:
         raise DataError(
             path, f"image of shape {image.shape}; expected one frame"
         )
-    return _drop_alpha(image)[None]
+    return drop_alpha(image)[None]
 
 
 def iter_video(path: "str | os.PathLike[str]", chunk: int = 64):

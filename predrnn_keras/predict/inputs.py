@@ -18,6 +18,7 @@ import numpy as np
 
 from predrnn_keras.data.data_error import DataError
 from predrnn_keras.data.decoding import convert_channels
+from predrnn_keras.data.decoding import drop_alpha
 from predrnn_keras.data.decoding import is_image
 from predrnn_keras.data.decoding import is_video
 from predrnn_keras.data.decoding import iter_video
@@ -204,13 +205,7 @@ def _read_gif(path: Path) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim == 3:  # one frame, or grey frames (T, H, W)
         frames = frames[..., None] if frames.shape[-1] > 4 else frames[None]
-    return _drop_alpha(frames)
-
-
-def _drop_alpha(frames: np.ndarray) -> np.ndarray:
-    if frames.shape[-1] in (2, 4):
-        return frames[..., : frames.shape[-1] - 1]
-    return frames
+    return drop_alpha(frames)
 
 
 def _read_frames_folder(path: Path) -> np.ndarray:
