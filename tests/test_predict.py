@@ -300,3 +300,20 @@ def test_command_line(run_dir, tmp_path, capsys):
     assert status == 2
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "--overwrite" in err
+
+
+def test_long_videos_are_read_a_chunk_at_a_time(tmp_path):
+    from predrnn_keras.predict.inputs import Source
+    from predrnn_keras.predict.inputs import read_sequences
+
+    frames = np.repeat(frames_u8(150, 14)[..., None], 3, axis=-1)
+    write_mp4(tmp_path / "long.mp4", frames)
+    source = Source(tmp_path / "long.mp4", "video")
+    for keep, expected_frames in (
+        (("last", 3), frames[-3:]),
+        (("first", 70), frames[:70]),
+        (None, frames),
+    ):
+        (sequence,) = read_sequences(source, keep=keep)
+        assert sequence.length == 150
+        np.testing.assert_array_equal(sequence.frames, expected_frames)

@@ -192,13 +192,16 @@ def forecast(
     writer = _Writer(model, out_dir, horizon, score, fps)
     taken = set()
     pending = []
+    length = model.input_length
+    keep = ("first", length + horizon) if score else ("last", length)
     for src in sources:
-        for sequence in read_sequences(src, key):
+        for sequence in read_sequences(src, key, keep):
             sequence.name = _unique(sequence.name, taken)
+            _check_length(sequence, length, horizon, score)
             frames, value_range_used = fit_frames(
                 sequence, model.frame_shape, conversion
             )
-            context, truth = _split(sequence, frames, model, horizon, score)
+            context, truth = frames[:length], frames[length:] if score else None
             pending.append((sequence, context, truth, value_range_used))
             if len(pending) == batch_size:
                 writer.write_batch(pending)
@@ -264,10 +267,10 @@ def _print_notes(entries: list, most: int = 10) -> None:
         print(f"... and {len(noted) - most} more (summary.json)")
 
 
-def _split(sequence, frames, model, horizon: int, score: bool):
-    """`(context, truth)` of a sequence's fitted frames (truth None when not
-    scoring); notes which frames were used."""
-    length, have = model.input_length, len(frames)
+def _check_length(sequence, length: int, horizon: int, score: bool) -> None:
+    """Refuses a sequence too short for the forecast; notes which of its
+    frames are used."""
+    have = sequence.length
     if score:
         needed = length + horizon
         if have < needed:
@@ -278,7 +281,7 @@ def _split(sequence, frames, model, horizon: int, score: bool):
             )
         if have > needed:
             sequence.notes.append(f"scored frames 1..{needed} of {have}")
-        return frames[:length], frames[length:needed]
+        return
     if have < length:
         raise DataError(
             sequence.source,
@@ -289,7 +292,6 @@ def _split(sequence, frames, model, horizon: int, score: bool):
         sequence.notes.append(
             f"used its last {length} of {have} frames as the context"
         )
-    return frames[-length:], None
 
 
 class _Writer:
@@ -339,7 +341,7 @@ class _Writer:
         entry = {
             "name": sequence.name,
             "source": str(sequence.source),
-            "frames_read": int(len(sequence.frames)),
+            "frames_read": int(sequence.length),
             "notes": list(sequence.notes),
             "value_range": [low, high],
             "folder": str(folder),

@@ -55,14 +55,20 @@ class Sequence:
     Attributes:
         name: a name for its outputs, unique within a run.
         source: the file or folder.
-        frames: `(T, H, W, C)`, the decoded dtype.
+        frames: `(T, H, W, C)`, the decoded dtype: the frames kept (see
+            `read_sequences`).
+        length: the frames the sequence holds.
         notes: what was done to it (conversions, frames used).
     """
 
     name: str
     source: Path
     frames: np.ndarray
+    length: int = 0
     notes: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.length = self.length or len(self.frames)
 
 
 @dataclass
@@ -208,12 +214,12 @@ def _read_gif(path: Path) -> np.ndarray:
     return drop_alpha(frames)
 
 
-def _read_frames_folder(path: Path) -> np.ndarray:
+def _read_frames_folder(path: Path, keep) -> tuple:
     images = sorted(
         (p for p in path.iterdir() if p.is_file() and is_image(p)),
         key=lambda p: natural_key(p.name),
     )
-    frames = [read_image(p) for p in images]
+    frames = [read_image(p) for p in _kept(images, keep)]
     shapes = {f.shape for f in frames}
     if len(shapes) > 1:
         raise DataError(
@@ -221,15 +227,45 @@ def _read_frames_folder(path: Path) -> np.ndarray:
             f"frames of different shapes {sorted(shapes)}; expected frames "
             "of one size",
         )
-    return np.concatenate(frames)
+    return np.concatenate(frames), len(images)
+
+
+def _kept(items, keep):
+    """The items `keep` asks for: ("first", n), ("last", n) or None (all)."""
+    if keep is None:
+        return items
+    end, count = keep
+    return items[:count] if end == "first" else items[-count:]
+
+
+def _read_video(path: Path, keep) -> tuple:
+    """Decodes a video, holding only the frames `keep` asks for."""
+    chunks, held, length = [], 0, 0
+    for chunk in iter_video(path):
+        length += len(chunk)
+        if keep is not None and keep[0] == "first" and held >= keep[1]:
+            continue  # counted, not held
+        chunks.append(chunk)
+        held += len(chunk)
+        while keep is not None and keep[0] == "last" and (
+            held - len(chunks[0]) >= keep[1]
+        ):
+            held -= len(chunks.pop(0))
+    return _kept(np.concatenate(chunks), keep), length
 
 
 def _with_channels(frames: np.ndarray) -> np.ndarray:
     return frames[..., None] if frames.ndim == 3 else frames
 
 
-def read_sequences(source: Source, key: "str | None" = None):
+def read_sequences(source: Source, key: "str | None" = None, keep=None):
     """Reads the sequences of a source, one at a time.
+
+    Args:
+        source: a `Source` of `find_sources`.
+        key: the array of .npz files with several.
+        keep: ("first", n) or ("last", n) to keep only those frames of each
+            sequence (a long video is never held whole), or None for all.
 
     Yields:
         `Sequence`s with frames `(T, H, W, C)` as stored.
@@ -241,23 +277,25 @@ def read_sequences(source: Source, key: "str | None" = None):
     if source.kind == "array":
         array, many = _array_shape(path, key)
         if not many:
-            yield Sequence(path.stem, path, _with_channels(np.asarray(array)))
+            frames = _with_channels(np.asarray(_kept(array, keep)))
+            yield Sequence(path.stem, path, frames, len(array))
             return
         width = max(4, len(str(source.count)))
         for i in range(source.count):
+            frames = _with_channels(np.asarray(_kept(array[i], keep)))
             yield Sequence(
-                f"{path.stem}_{i + 1:0{width}d}",
-                path,
-                _with_channels(np.asarray(array[i])),
+                f"{path.stem}_{i + 1:0{width}d}", path, frames, array.shape[1]
             )
         return
     if source.kind == "gif":
         frames = _read_gif(path)
+        frames, length = _kept(frames, keep), len(frames)
     elif source.kind == "video":
-        frames = np.concatenate(list(iter_video(path)))
+        frames, length = _read_video(path, keep)
     else:
-        frames = _read_frames_folder(path)
-    yield Sequence(path.stem if path.is_file() else path.name, path, frames)
+        frames, length = _read_frames_folder(path, keep)
+    name = path.stem if path.is_file() else path.name
+    yield Sequence(name, path, frames, length)
 
 
 def to_unit_range(
