@@ -15,10 +15,11 @@ SCRIPTS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
 ]
 
 
-def test_the_three_commands_are_declared():
+def test_the_four_commands_are_declared():
     assert sorted(SCRIPTS) == [
         "predrnn-convert",
         "predrnn-evaluate",
+        "predrnn-predict",
         "predrnn-train",
     ]
 
@@ -33,7 +34,7 @@ def test_entry_point_resolves_and_helps(name, capsys):
     assert capsys.readouterr().out.startswith("usage:")
 
 
-@pytest.mark.parametrize("script", ["train.py", "evaluate.py"])
+@pytest.mark.parametrize("script", ["train.py", "evaluate.py", "predict.py"])
 def test_the_scripts_run_the_same_commands(script):
     done = subprocess.run(
         [sys.executable, str(REPO / script), "--help"],
@@ -46,3 +47,30 @@ def test_the_scripts_run_the_same_commands(script):
     # The same parser: the help differs only in the program's name.
     assert f"usage: {script}" in done.stdout
     assert module.__doc__.splitlines()[-2] in done.stdout
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["predrnn_keras.predict", "predrnn_keras.cli.predict",
+     "predrnn_keras.pretrained", "predrnn_keras.pretrained.package"],
+)
+def test_command_modules_import_without_keras(module):
+    # `python -m` imports them before main() can configure the runtime.
+    done = subprocess.run(
+        [sys.executable, "-c",
+         f"import sys, {module}; print('keras' in sys.modules, "
+         "'tensorflow' in sys.modules)"],
+        env=script_env(), cwd=REPO, capture_output=True, text=True,
+        timeout=120, check=True,
+    )
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_python_m_predict_runs_the_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "predrnn_keras.predict", "--help"],
+        env=script_env(), cwd=REPO, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--convert-channels" in done.stdout

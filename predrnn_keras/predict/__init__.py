@@ -5,31 +5,34 @@
     ...                    out_dir="forecasts", fit="resize")
 
 The same as `predict.py` and `python -m predrnn_keras.predict`. Importing
-this package does not import Keras (`forecast` does, on first use), so the
-command line can still configure the runtime.
+this package imports nothing else (its names load on first use), so that
+the command line can configure the runtime before Keras loads.
 """
 
-from predrnn_keras.predict.inputs import Conversion
-from predrnn_keras.predict.inputs import find_sources
-from predrnn_keras.predict.inputs import fit_frames
-from predrnn_keras.predict.inputs import read_sequences
+import importlib
 
-__all__ = [
-    "Conversion",
-    "PredictError",
-    "find_sources",
-    "fit_frames",
-    "forecast",
-    "load_model",
-    "read_sequences",
-]
+# Public name -> the module that defines it.
+_NAMES = {
+    "Conversion": "inputs",
+    "find_sources": "inputs",
+    "fit_frames": "inputs",
+    "read_sequences": "inputs",
+    "PredictError": "forecaster",
+    "forecast": "forecaster",
+    "load_model": "forecaster",
+}
+
+__all__ = sorted(_NAMES)
 
 
 def __getattr__(name):
-    if name in ("forecast", "load_model", "PredictError"):
-        from predrnn_keras.predict import forecaster
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_NAMES[name]}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
 
-        value = getattr(forecaster, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__():
+    return sorted({*globals(), *__all__})
