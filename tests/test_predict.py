@@ -269,6 +269,17 @@ def test_outputs_are_never_overwritten_unasked(run_dir, tmp_path):
                        r"pass --overwrite"):
         forecast(run_dir, tmp_path / "clip.npy", out_dir=out, verbose=0)
     np.testing.assert_array_equal(read_forecast(out, "clip"), first)
+    # An input refused at once leaves the earlier forecast as it was, and
+    # creates no folder.
+    np.save(tmp_path / "short.npy", frames_u8(CONTEXT - 1, 11))
+    with pytest.raises(DataError, match="needs a context"):
+        forecast(run_dir, tmp_path / "short.npy", out_dir=out,
+                 overwrite=True, verbose=0)
+    np.testing.assert_array_equal(read_forecast(out, "clip"), first)
+    with pytest.raises(DataError, match="needs a context"):
+        forecast(run_dir, tmp_path / "short.npy", out_dir=tmp_path / "new",
+                 verbose=0)
+    assert not (tmp_path / "new").exists()
     forecast(run_dir, tmp_path / "clip.npy", out_dir=out, overwrite=True,
              verbose=0)
     # --overwrite never empties a folder that is not a forecast's.

@@ -21,7 +21,6 @@ from predrnn_keras.predict.inputs import fit_frames
 from predrnn_keras.predict.inputs import read_sequences
 from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import model_file
-from predrnn_keras.run_folder import new_output_dir
 from predrnn_keras.utils import files
 
 SUMMARY_FILE = "summary.json"
@@ -70,17 +69,21 @@ def load_model(model, which: str = "best"):
     return loaded, str(model), max(1, horizon)
 
 
-def prepare_out_dir(out_dir, overwrite: bool) -> Path:
-    """The output folder, created: `predictions`, `predictions-2`, ... by
-    default; a given folder must be new or empty, or (with `overwrite`) an
-    earlier forecast's folder, which is then emptied.
+def check_out_dir(out_dir, overwrite: bool) -> Path:
+    """The output folder to use, checked but not yet touched:
+    `predictions`, `predictions-2`, ... by default; a given folder must be
+    new or empty, or (with `overwrite`) an earlier forecast's folder.
 
     Raises:
         PredictError: the folder holds files and `overwrite` is not set, or
             it holds files that are not a forecast's.
     """
     if out_dir is None:
-        return new_output_dir(DEFAULT_OUT)
+        path, n = DEFAULT_OUT, 1
+        while path.exists():
+            n += 1
+            path = DEFAULT_OUT.with_name(f"{DEFAULT_OUT.name}-{n}")
+        return path
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise PredictError(f"{out_dir} is a file; expected an output folder.")
@@ -95,9 +98,16 @@ def prepare_out_dir(out_dir, overwrite: bool) -> Path:
                 f"{out_dir} holds files that are not a forecast (no "
                 f"{SUMMARY_FILE}); not deleting them. Choose another --out."
             )
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     return out_dir
+
+
+def _open_out_dir(out_dir: Path) -> None:
+    """Empties an earlier forecast's folder (checked by `check_out_dir`) or
+    creates the folder: done once the first forecast is ready, so that an
+    input refused at once leaves everything as it was."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
 
 
 def _unique(name: str, taken: set) -> str:
@@ -180,7 +190,7 @@ def forecast(
         value_range=None if value_range is None else tuple(value_range),
     )
     sources = find_sources(source, key)
-    out_dir = prepare_out_dir(out_dir, overwrite)
+    out_dir = check_out_dir(out_dir, overwrite)
     total = sum(s.count for s in sources)
     if verbose:
         print(
@@ -212,6 +222,8 @@ def forecast(
         writer.write_batch(pending)
         if progress is not None:
             progress.add(len(pending))
+    if not writer.entries:
+        raise DataError(source, "holds no sequence (an array of 0 sequences)")
     summary = {
         "model": model_name,
         "model_class": type(model).__name__,
@@ -306,6 +318,8 @@ class _Writer:
         self.entries = []
 
     def write_batch(self, pending: list) -> None:
+        if not self.entries:
+            _open_out_dir(self.out_dir)
         contexts = np.stack([context for _, context, _, _ in pending])
         pred = self.model.predict_future(
             contexts, self.horizon, batch_size=len(pending)
