@@ -344,5 +344,7 @@ def test_cosine_learning_rate_schedule():
     # Two optimiser steps per iteration with reverse_input.
     recipe["model"]["reverse_input"] = True
     assert recipe_config.learning_rate_schedule(recipe).decay_steps == 200
-    constant = recipe_config.load_recipe(QUICKSTART)
+    constant = recipe_config.load_recipe(
+        QUICKSTART, ["train.learning_rate_schedule='constant'"]
+    )
     assert recipe_config.learning_rate_schedule(constant, 5e-4) == 5e-4

@@ -185,8 +185,17 @@ class MixedModelTest(TestCase):
 
 
 def test_recipe_precision_key():
+    from predrnn_keras.hardware import auto_precision
+
     recipe = recipe_config.recipe_from_dict(tiny_recipe())
-    assert recipe["train"]["precision"] == "float32"
+    assert recipe["train"]["precision"] == "auto"
+    assert (
+        recipe_config.build_model(recipe).dtype_policy.name
+        == auto_precision()[0]
+    )
+    recipe = recipe_config.recipe_from_dict(
+        tiny_recipe(train={"precision": "float32"})
+    )
     assert recipe_config.build_model(recipe).dtype_policy.name == "float32"
     recipe = recipe_config.recipe_from_dict(
         tiny_recipe(train={"precision": MIXED})
@@ -244,8 +253,10 @@ def test_train_resume_evaluate_and_export_in_mixed_precision(tmp_path):
     model = keras.saving.load_model(run / "last.keras")
     assert model.dtype_policy.name == MIXED
     assert int(ops.convert_to_numpy(model.sampling_step)) == 12
-    # ... and one in another precision is refused, naming the key.
-    other = run_script("train.py", path, "--run-dir", run)
+    # ... and one in another precision is refused, naming the key ("auto",
+    # the default, keeps the precision a run started in).
+    other = run_script("train.py", path, "--run-dir", run, "--precision",
+                       "float32")
     assert other.returncode == 2
     assert "train.precision" in other.stderr
     assert "Traceback" not in other.stderr
