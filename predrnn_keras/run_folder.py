@@ -32,6 +32,7 @@ except ImportError:  # Windows: no advisory locks, no protection.
     fcntl = None
 
 from predrnn_keras import config as recipe_config
+from predrnn_keras import pretrained
 from predrnn_keras.utils import files
 
 RECIPE_FILE = recipe_config.RECIPE_FILE
@@ -246,12 +247,15 @@ class RunFolder:
 
 
 def model_file(target, which: str = "best") -> Path:
-    """The model file of `target`: a `.keras` file, or a run folder's
-    `best.keras` (`last.keras` when `which="last"` or there is no best).
+    """The model file of `target`: a `.keras` file, a run folder's
+    `best.keras` (`last.keras` when `which="last"` or there is no best), or
+    the name of a shipped model (`predrnn_keras.pretrained`).
 
     Raises:
-        RunFolderError: `target` is neither, or holds no model yet.
+        RunFolderError: `target` is none of these, or holds no model yet.
     """
+    if pretrained.is_name(target):
+        return pretrained.model_path(target)
     target = Path(target)
     if target.is_dir():
         run = RunFolder(target)
@@ -267,8 +271,10 @@ def model_file(target, which: str = "best") -> Path:
             )
         return model_path
     if target.suffix != ".keras" or not target.is_file():
+        names = ", ".join(pretrained.names())
         raise RunFolderError(
-            f"Expected a run folder or a .keras file. Received: {target}"
+            "Expected a run folder, a .keras file or a shipped model's name "
+            f"({names}). Received: {target}"
         )
     return target
 
@@ -290,6 +296,8 @@ def resolve_target(target, recipe_path=None, which: str = "best"):
         RunFolderError: no model, or no recipe to evaluate it with.
     """
     model_path = model_file(target, which)
+    if pretrained.is_name(target):
+        return model_path, recipe_path or pretrained.recipe_path(target), None
     run = RunFolder(model_path.parent)
     run_dir = run.path if run.is_run_folder() else None
     if recipe_path is None:
@@ -304,10 +312,13 @@ def resolve_target(target, recipe_path=None, which: str = "best"):
 
 def default_evaluation_dir(model_path: Path, run_dir=None) -> Path:
     """Where an evaluation writes when not told: `evaluation` in the run
-    folder, or `<model>-evaluation` next to a `.keras` file outside one."""
+    folder, `<model>-evaluation` next to a `.keras` file outside one, or
+    `runs/<name>-evaluation` for a shipped model."""
     if run_dir is not None:
         return Path(run_dir) / EVALUATION_DIR
     model_path = Path(model_path)
+    if model_path.parent.parent == pretrained.PRETRAINED_DIR:
+        return Path("runs") / f"{model_path.parent.name}-{EVALUATION_DIR}"
     return model_path.parent / f"{model_path.stem}-{EVALUATION_DIR}"
 
 

@@ -5,6 +5,7 @@ frame, draws pictures and GIFs, exports.
     predrnn-evaluate runs/kth_predrnn --set evaluate.horizon=20
     predrnn-evaluate model.keras --recipe recipes/mnist_predrnn.toml
     predrnn-evaluate runs/quickstart --export exported/quickstart
+    predrnn-evaluate predrnn_v2_moving_mnist        # a shipped model
 
 Scores every predicted frame of the recipe's test split (MSE summed over
 pixels as the papers report it, per-pixel MSE, MAE, PSNR and SSIM on 8-bit
@@ -26,7 +27,11 @@ def parse_args(argv=None):
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("target", help="a run folder or a .keras file")
+    parser.add_argument(
+        "target",
+        help="a run folder, a .keras file or a shipped model's name "
+        "(predrnn_v2_moving_mnist)",
+    )
     parser.add_argument(
         "--recipe",
         help="recipe with the test data (default: the run folder's recipe)",

@@ -415,3 +415,24 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
             "seed": self.seed,
             "fast_paths": self.fast_paths,
         }
+
+    @classmethod
+    def from_preset(cls, name: str):
+        """Loads a trained model that ships with the package, by name
+        (`predrnn_keras.pretrained.names()`), without network.
+
+        >>> model = PredRNNV2.from_preset("predrnn_v2_moving_mnist")
+
+        Raises:
+            ValueError: an unknown name, a damaged file, or a model of
+                another class than `cls`.
+        """
+        from predrnn_keras import pretrained
+
+        model = pretrained.load(name)
+        if not isinstance(model, cls):
+            raise pretrained.PretrainedError(
+                f"{name!r} is a {type(model).__name__}, not a {cls.__name__}: "
+                f"load it with {type(model).__name__}.from_preset."
+            )
+        return model
