@@ -279,3 +279,22 @@ def test_precision_quality_compares_two_curves(tmp_path):
     assert curves["mixed_bfloat16"][0] == pytest.approx(first, rel=0.05)
     assert curves["mixed_bfloat16"] != curves["float32"]
     assert "largest window difference" in done.stdout
+
+
+@pytest.mark.large
+@ONE_BACKEND
+def test_pretrained_quality_scores_the_shipped_model(tmp_path):
+    out = tmp_path / "quality.json"
+    env = script_env()
+    env.pop("PYTHONPATH")  # runs as a user runs it
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "pretrained_quality.py"),
+         "--sequences", "4", "--json", str(out)],
+        env=env, cwd=tmp_path, capture_output=True, text=True,
+        timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(out.read_text())["checkpoints"]
+    assert row["model"] == "predrnn_v2_moving_mnist"
+    assert row["num_sequences"] == 4 and 0 < row["mse_frame_sum"] < 400
+    assert "MSE/frame" in done.stdout
