@@ -333,12 +333,18 @@ def evaluation_log_dir(out_dir, run_dir=None) -> Path:
     return out_dir / LOG_DIR
 
 
-def new_output_dir(base: Path) -> Path:
-    """Creates `base`, or `base-2`, `base-3`, ...: the first that does not
-    exist, so that no evaluation overwrites another."""
+def free_output_path(base: Path) -> Path:
+    """`base`, or `base-2`, `base-3`, ...: the first that does not exist."""
     path, n = Path(base), 1
     while path.exists():
         n += 1
         path = path.with_name(f"{Path(base).name}-{n}")
+    return path
+
+
+def new_output_dir(base: Path) -> Path:
+    """Creates `free_output_path(base)`, so that no evaluation overwrites
+    another."""
+    path = free_output_path(base)
     path.mkdir(parents=True)
     return path

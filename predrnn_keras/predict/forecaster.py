@@ -20,6 +20,7 @@ from predrnn_keras.predict.inputs import find_sources
 from predrnn_keras.predict.inputs import fit_frames
 from predrnn_keras.predict.inputs import read_sequences
 from predrnn_keras.run_folder import RunFolder
+from predrnn_keras.run_folder import free_output_path
 from predrnn_keras.run_folder import model_file
 from predrnn_keras.utils import files
 
@@ -79,11 +80,7 @@ def check_out_dir(out_dir, overwrite: bool) -> Path:
             it holds files that are not a forecast's.
     """
     if out_dir is None:
-        path, n = DEFAULT_OUT, 1
-        while path.exists():
-            n += 1
-            path = DEFAULT_OUT.with_name(f"{DEFAULT_OUT.name}-{n}")
-        return path
+        return free_output_path(DEFAULT_OUT)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise PredictError(f"{out_dir} is a file; expected an output folder.")
