@@ -18,6 +18,7 @@ from predrnn_keras.layers.predrnn_cell import PredRNNCell
 from predrnn_keras.layers.spatiotemporal_rnn import SpatioTemporalRNN
 from predrnn_keras.models import schedules
 from predrnn_keras.models.sampled_training import SampledTraining
+from predrnn_keras.models.sampled_training import check_loss
 
 
 @keras.saving.register_keras_serializable(package="predrnn_keras")
@@ -43,9 +44,14 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
     mean of the two steps.
 
     The loss is the mean squared error between the `T - 1` predictions and
-    frames `1 .. T - 1` plus, when `decouple_beta > 0`, `decouple_beta` times
-    the memory decoupling loss of PredRNN-V2. `fit` reports `loss`, `mse` and
-    (with decoupling) `decouple`.
+    frames `1 .. T - 1` (`loss="mse"`), or with `loss="balanced"` the
+    intensity-weighted mean squared plus mean absolute error of the HKO-7
+    benchmark: `mean(w * err^2) + mean(w * |err|)`, where a pixel's weight
+    `w` is `loss_weights[k]` when its true value reaches `k` of the
+    `loss_thresholds`. When `decouple_beta > 0`, `decouple_beta` times the
+    memory decoupling loss of PredRNN-V2 is added. `fit` reports `loss`,
+    `mse` (the plain mean squared error, whichever the loss) and (with
+    decoupling) `decouple`.
 
     One class serves both papers: PredRNN-V2 is PredRNN with the decoupling
     loss and reverse scheduled sampling. `PredRNNV2` is this class with those
@@ -81,6 +87,16 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
         fast_paths: "auto" (the backend's fast paths: the same numbers,
             computed faster) or "off" (plain Keras ops); see
             `predrnn_keras.backends` and docs/design.md.
+        loss: "mse" (mean squared error) or "balanced" (weighted mean
+            squared plus mean absolute error; docs/training.md, "Balanced
+            loss").
+        loss_thresholds: "balanced": strictly increasing values, in the
+            frames' units (the model's [0, 1] values), from which a pixel's
+            weight rises; empty with "mse".
+        loss_weights: "balanced": weights > 0, one more than
+            `loss_thresholds`; a pixel whose true value is
+            `>= loss_thresholds[k - 1]` (and below `loss_thresholds[k]`)
+            weighs `loss_weights[k]`. Empty with "mse".
         **kwargs: base `keras.Model` arguments (`name`, `dtype`).
             `dtype="mixed_bfloat16"` runs the convolutions in bfloat16 and
             keeps the weights, frames, states, gates, memory updates and
@@ -131,6 +147,9 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
         unroll=None,
         seed=None,
         fast_paths="auto",
+        loss="mse",
+        loss_thresholds=(),
+        loss_weights=(),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -161,6 +180,9 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
                 "Expected decouple_beta >= 0. "
                 f"Received: decouple_beta={decouple_beta}"
             )
+        loss_thresholds, loss_weights = check_loss(
+            loss, loss_thresholds, loss_weights
+        )
         check_patchable(patch_size, patch_size, patch_size)
         self.num_hidden = [int(n) for n in num_hidden]
         self.filter_size = filter_size
@@ -179,6 +201,10 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
         self.forget_bias = float(forget_bias)
         self.unroll = unroll
         self.fast_paths = backends.check_fast_paths(fast_paths)
+        # Not `self.loss`: Keras' `compile` owns that attribute.
+        self.prediction_loss = loss
+        self.loss_thresholds = loss_thresholds
+        self.loss_weights = loss_weights
         if seed is None:
             seed = random.randint(0, 2**31 - 1)
         self.seed = int(seed)
@@ -414,6 +440,9 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
             "unroll": self.unroll,
             "seed": self.seed,
             "fast_paths": self.fast_paths,
+            "loss": self.prediction_loss,
+            "loss_thresholds": list(self.loss_thresholds),
+            "loss_weights": list(self.loss_weights),
         }
 
     @classmethod

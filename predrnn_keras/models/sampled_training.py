@@ -1,14 +1,122 @@
 """The training step of PredRNN: sampling masks, two passes, the losses.
 
 docs/method.md, "Prediction and training loss", "Scheduled sampling",
-"Reverse scheduled sampling" and "Memory decoupling loss".
+"Reverse scheduled sampling" and "Memory decoupling loss"; the balanced
+loss is in docs/training.md, "Balanced loss".
 """
+
+import math
 
 import keras
 from keras import ops
 
 from predrnn_keras import backends
 from predrnn_keras.models import schedules
+
+# The prediction losses: the mean squared error, or the intensity-weighted
+# ("balanced") mean squared plus mean absolute error.
+LOSSES = ("mse", "balanced")
+
+
+def check_loss(loss, thresholds, weights):
+    """Checks the prediction loss's arguments.
+
+    Args:
+        loss: "mse" or "balanced".
+        thresholds: numbers, strictly increasing: the values (in the model's
+            units) from which a pixel's weight rises. Empty for "mse".
+        weights: numbers > 0, one more than `thresholds`: the weight of a
+            pixel whose true value reaches `k` thresholds is `weights[k]`.
+            Empty for "mse".
+
+    Returns:
+        `(thresholds, weights)` as lists of floats.
+
+    Raises:
+        ValueError: a value that is not allowed, named in one line.
+    """
+    if loss not in LOSSES:
+        raise ValueError(
+            f"Expected `loss` in {LOSSES}. Received: loss={loss!r}"
+        )
+    try:
+        thresholds = [float(t) for t in thresholds]
+        weights = [float(w) for w in weights]
+    except (TypeError, ValueError):
+        raise ValueError(
+            "Expected loss_thresholds and loss_weights to be lists of "
+            f"numbers. Received: loss_thresholds={thresholds!r}, "
+            f"loss_weights={weights!r}"
+        ) from None
+    if loss == "mse":
+        if thresholds or weights:
+            raise ValueError(
+                "Expected no loss_thresholds or loss_weights with "
+                f"loss='mse'. Received: loss_thresholds={thresholds}, "
+                f"loss_weights={weights}"
+            )
+        return thresholds, weights
+    if not thresholds or len(weights) != len(thresholds) + 1:
+        raise ValueError(
+            "Expected loss='balanced' to have at least one loss_threshold "
+            "and one more loss_weight than loss_thresholds. Received: "
+            f"loss_thresholds={thresholds}, loss_weights={weights}"
+        )
+    if not all(map(math.isfinite, thresholds)) or any(
+        a >= b for a, b in zip(thresholds, thresholds[1:])
+    ):
+        raise ValueError(
+            "Expected finite, strictly increasing loss_thresholds. "
+            f"Received: loss_thresholds={thresholds}"
+        )
+    if not all(math.isfinite(w) and w > 0 for w in weights):
+        raise ValueError(
+            "Expected finite loss_weights > 0. "
+            f"Received: loss_weights={weights}"
+        )
+    return thresholds, weights
+
+
+def pixel_weights(target, thresholds, weights):
+    """The balanced loss's weight of every pixel of `target`.
+
+    Args:
+        target: float32 tensor of true values.
+        thresholds: strictly increasing floats.
+        weights: floats, one more than `thresholds`.
+
+    Returns:
+        A float32 tensor shaped like `target`: `weights[k]` where the true
+        value reaches `k` thresholds (`value >= thresholds[k - 1]`).
+    """
+    # The weights telescope: a pixel above thresholds 0 .. k - 1 collects
+    # weights[0] + (weights[1] - weights[0]) + ... = weights[k].
+    result = ops.full_like(target, weights[0])
+    for threshold, below, above in zip(thresholds, weights, weights[1:]):
+        reached = ops.cast(ops.greater_equal(target, threshold), "float32")
+        result = result + (above - below) * reached
+    return result
+
+
+def balanced_loss(prediction, target, thresholds, weights):
+    """`mean(w * err^2) + mean(w * |err|)`, `w = pixel_weights(target)`.
+
+    The balanced MSE + MAE of Shi et al., "Deep learning for precipitation
+    nowcasting: a benchmark and a new model" (NeurIPS 2017), with means over
+    all pixels where that paper sums, so that its scale is that of the MSE.
+
+    Args:
+        prediction: float32 predicted values.
+        target: float32 true values, shaped like `prediction`.
+        thresholds: strictly increasing floats, in the values' units.
+        weights: floats > 0, one more than `thresholds`.
+
+    Returns:
+        A float32 scalar.
+    """
+    error = prediction - target
+    w = pixel_weights(target, thresholds, weights)
+    return ops.mean(w * ops.square(error)) + ops.mean(w * ops.abs(error))
 
 
 class SampledTraining:
@@ -25,8 +133,9 @@ class SampledTraining:
     List it before the Keras base class. The model provides `seed`,
     `sampling_step`, `mask_seed_generator`, `input_length`, `sampling`,
     `schedule_constants()`, `reverse_input`, `decoupling`,
-    `decouple_beta`, `mse_tracker`, `decouple_tracker` and
-    `split_inputs(inputs)`.
+    `decouple_beta`, `prediction_loss` ("mse" or "balanced"),
+    `loss_thresholds`, `loss_weights`, `mse_tracker`, `decouple_tracker`
+    and `split_inputs(inputs)`.
     """
 
     def compute_loss(
@@ -34,10 +143,15 @@ class SampledTraining:
     ):
         frames, _ = self.split_inputs(x)
         target = ops.cast(frames[:, 1:], "float32")
-        mse = ops.mean(ops.square(ops.cast(y_pred, "float32") - target))
+        prediction = ops.cast(y_pred, "float32")
+        mse = ops.mean(ops.square(prediction - target))
         batch = ops.shape(frames)[0]
         self.mse_tracker.update_state(mse, sample_weight=batch)
         loss = mse
+        if self.prediction_loss == "balanced":
+            loss = balanced_loss(
+                prediction, target, self.loss_thresholds, self.loss_weights
+            )
         if self.decoupling:
             # The decoupling term is the only loss the model adds in `call`.
             decouple = ops.sum(
