@@ -1,0 +1,14 @@
+"""Precipitation nowcasting: radar values, skill scores and baselines.
+
+- `transform`: rain rate (mm/h) or reflectivity (dBZ) to the model's [0, 1]
+  values and back (`RadarTransform`).
+- `scores`: the forecasters' skill scores per lead time and threshold (CSI,
+  POD, FAR, HSS, ETS and the fractions skill score), through
+  `pysteps.verification`.
+- `baselines`: persistence and optical-flow extrapolation nowcasts, through
+  `pysteps.motion` and `pysteps.extrapolation`.
+
+Everything but `transform`'s arithmetic needs the optional radar extra
+(`pip install -r requirements-radar.txt`, or `pip install .[radar]`);
+`extra.require` names it when it is missing.
+"""

@@ -1,0 +1,184 @@
+"""Baseline nowcasts: persistence and optical-flow extrapolation.
+
+Both take the context frames of one sequence, `(T, H, W)` in physical
+units (mm/h or dBZ; NaN for no data), and return `(horizon, H, W)` float32
+in the same units, ready for `NowcastScores` next to the model's forecast.
+
+- `persistence`: the last context frame, repeated.
+- `extrapolation`: the motion field is estimated from the context with a
+  `pysteps.motion` method, on the dB-transformed fields as pysteps does
+  (`RadarTransform.to_db`, no-data filled with the zero value), and the
+  last frame is advected along it with pysteps' semi-Lagrangian scheme
+  (`pysteps.extrapolation`, linear interpolation), one context time step
+  per lead step.
+"""
+
+import numpy as np
+
+from predrnn_keras.nowcasting.extra import require
+from predrnn_keras.nowcasting.transform import RadarTransform
+
+# Our name -> (pysteps.motion name, the most frames it takes, or None).
+MOTION_METHODS = {
+    "LK": ("lk", None),  # Lucas-Kanade (OpenCV), the default
+    "DARTS": ("darts", None),
+    "VET": ("vet", 3),
+    "proesmans": ("proesmans", 2),
+    "farneback": ("farneback", None),
+    "constant": ("constant", None),
+}
+
+
+def _check_context(context, horizon, min_frames: int) -> np.ndarray:
+    context = np.asarray(context, np.float32)
+    if context.ndim != 3 or context.shape[0] < min_frames:
+        raise ValueError(
+            f"Expected context of shape (T, H, W) with T >= {min_frames}. "
+            f"Received: context.shape={context.shape}"
+        )
+    is_int = isinstance(horizon, (int, np.integer))
+    if isinstance(horizon, bool) or not is_int or horizon < 1:
+        raise ValueError(
+            "Expected horizon to be a positive int. "
+            f"Received: horizon={horizon}"
+        )
+    return context
+
+
+def _motion_method(method: str) -> tuple[str, str]:
+    """Our method name, case-insensitive, -> (our name, pysteps name)."""
+    names = {name.lower(): name for name in MOTION_METHODS}
+    name = names.get(str(method).lower())
+    if name is None:
+        raise ValueError(
+            "Expected method to be one of "
+            f"{', '.join(MOTION_METHODS)}. Received: method={method!r}"
+        )
+    return name, MOTION_METHODS[name][0]
+
+
+def persistence(context, horizon: int) -> np.ndarray:
+    """The last context frame, repeated `horizon` times.
+
+    Args:
+        context: `(T, H, W)` in physical units.
+        horizon: number of lead steps.
+
+    Returns:
+        float32 `(horizon, H, W)`; no-data pixels of the last frame stay NaN,
+        which the scores leave out.
+    """
+    context = _check_context(context, horizon, 1)
+    return np.repeat(context[-1:], horizon, axis=0)
+
+
+def motion_field(
+    context,
+    method: str = "LK",
+    transform: RadarTransform | None = None,
+    motion_kwargs: dict | None = None,
+) -> np.ndarray:
+    """The motion field of the context frames, in pixels per time step.
+
+    Args:
+        context: `(T, H, W)` in physical units, T >= 2 (3 for DARTS).
+        method: a name of `MOTION_METHODS`, case-insensitive: "LK"
+            (Lucas-Kanade), "DARTS", "VET" (the last 3 frames),
+            "proesmans" (the last 2), "farneback" or "constant".
+        transform: gives the unit and the dB transform of the values;
+            None is `RadarTransform()`, rain rates in mm/h with a 0.1 mm/h
+            threshold, as pysteps' examples use.
+        motion_kwargs: more keyword arguments of the pysteps method.
+
+    Returns:
+        float64 `(2, H, W)`: the x (rightwards) and y (downwards, along
+        rows) components.
+    """
+    name, pysteps_name = _motion_method(method)
+    context = _check_context(context, 1, 3 if name == "DARTS" else 2)
+    transform = RadarTransform() if transform is None else transform
+    most_frames = MOTION_METHODS[name][1]
+    if most_frames is not None:
+        context = context[-most_frames:]
+    db = np.nan_to_num(transform.to_db(context), nan=transform.zero_db)
+    kwargs = {"verbose": False}
+    if name == "DARTS":
+        # DARTS needs fewer time coefficients than frames - 1.
+        kwargs["N_t"] = min(4, db.shape[0] - 2)
+    kwargs.update(motion_kwargs or {})
+    motion = require("pysteps.motion")
+    return np.asarray(motion.get_method(pysteps_name)(db, **kwargs))
+
+
+def extrapolation(
+    context,
+    horizon: int,
+    method: str = "LK",
+    transform: RadarTransform | None = None,
+    motion_kwargs: dict | None = None,
+) -> np.ndarray:
+    """Optical-flow extrapolation nowcast of one sequence.
+
+    The last frame, its no-data pixels filled with "no rain", is advected
+    along `motion_field(context, method, transform)` by pysteps'
+    semi-Lagrangian scheme. Pixels advected from outside the domain, which
+    pysteps returns as NaN by default, are "no rain": 0 mm/h, or the
+    transform's `zero_db` for dBZ.
+
+    Args:
+        context: `(T, H, W)` in physical units, T >= 2 (3 for DARTS).
+        horizon: number of lead steps, each one context time step.
+        method: the motion method, as `motion_field` takes it.
+        transform: the unit and its dB transform (None: mm/h, 0.1 mm/h
+            threshold).
+        motion_kwargs: more keyword arguments of the pysteps motion method.
+
+    Returns:
+        float32 `(horizon, H, W)` in the context's unit, without NaN.
+    """
+    context = _check_context(context, horizon, 1)
+    transform = RadarTransform() if transform is None else transform
+    velocity = motion_field(context, method, transform, motion_kwargs)
+    no_rain = 0.0 if transform.unit == "mm/h" else transform.zero_db
+    last = np.nan_to_num(context[-1].astype(np.float64), nan=no_rain)
+    extrapolate = require("pysteps.extrapolation").get_method("semilagrangian")
+    nowcast = extrapolate(last, velocity, int(horizon), outval=no_rain)
+    return np.nan_to_num(np.asarray(nowcast), nan=no_rain).astype(np.float32)
+
+
+def batch_baselines(
+    context_batch,
+    horizon: int,
+    transform: RadarTransform | None = None,
+    method: str = "LK",
+) -> dict:
+    """Both baselines for a batch of sequences.
+
+    Args:
+        context_batch: `(B, T, H, W)` in physical units.
+        horizon: number of lead steps.
+        transform: as `extrapolation` takes it.
+        method: the motion method of the extrapolation.
+
+    Returns:
+        `{"persistence": (B, horizon, H, W), "extrapolation": (B, horizon,
+        H, W)}`, float32.
+    """
+    context_batch = np.asarray(context_batch, np.float32)
+    if context_batch.ndim != 4:
+        raise ValueError(
+            "Expected context_batch of shape (B, T, H, W). "
+            f"Received: context_batch.shape={context_batch.shape}"
+        )
+    _motion_method(method)  # an unknown method fails before any work
+    return {
+        "persistence": np.stack(
+            [persistence(c, horizon) for c in context_batch]
+        ),
+        "extrapolation": np.stack(
+            [
+                extrapolation(c, horizon, method, transform)
+                for c in context_batch
+            ]
+        ),
+    }
