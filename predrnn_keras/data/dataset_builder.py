@@ -13,6 +13,7 @@ from predrnn_keras.data import kth
 from predrnn_keras.data import mnist_npy
 from predrnn_keras.data import mnist_npz
 from predrnn_keras.data import moving_mnist
+from predrnn_keras.data import radar
 from predrnn_keras.data.data_error import DataError
 from predrnn_keras.data.mapped_array import MappedArray
 from predrnn_keras.data.pipeline import make_dataset
@@ -27,6 +28,7 @@ READER_MODULES = {
     "kth": kth,
     "frames": frames_reader,
     "array": array_reader,
+    "radar": radar,
 }
 DATA_KINDS = tuple(READER_MODULES)
 # Each kind's keys (`config_checks.DataKey`s), as docs/recipes.md shows them.
@@ -37,6 +39,7 @@ _FILE_READERS = {
     "kth": kth.kth_reader,
     "frames": frames_reader.frames_reader,
     "array": array_reader.array_reader,
+    "radar": radar.radar_reader,
 }
 
 
@@ -148,6 +151,9 @@ def build_dataset(
       (keys `image_size`, `channels`, `stride`, `value_range`, `cache_dir`).
     - "array": your own sequences as an .npy/.npz array (N, T, H, W[, C])
       (keys `key`, `stride`, `value_range`).
+    - "radar": a time series of radar files read through pysteps'
+      importers, in mm/h or dBZ through the dB transform (keys `path`,
+      `pattern`, `importer`, `timestep`, `train_times`, ...; docs/radar.md).
 
     The file readers take `path` with `split_fractions`, or `train_path`,
     `val_path` and `test_path`. Files are memory-mapped a batch at a time,
@@ -239,6 +245,9 @@ def dataset_info(config: Mapping) -> DataInfo:
         height, width = config_checks.get_image_size(
             config, DATA_KEYS[kind]["image_size"].default
         )
+        return DataInfo(kind, height, width, 1)
+    if kind == "radar":
+        height, width = radar.radar_frame_shape(config)
         return DataInfo(kind, height, width, 1)
     path = _first_path(config)
     if kind == "mnist_npz":
