@@ -17,8 +17,10 @@ Example:
 [32, 32]
 """
 
+import datetime
 import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,8 @@ from predrnn_keras.recipe_schema import read_toml
 from predrnn_keras.utils import files
 
 RECIPE_FILE = "recipe.toml"
+# A TOML key that needs no quotes.
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 # Reading ----------------------------------------------------------------
@@ -153,6 +157,88 @@ def _check_consistency(recipe: dict) -> None:
                 f"data.image_size={image_size}, "
                 f"model.patch_size={model['patch_size']}"
             )
+    _check_loss(recipe)
+
+
+def _check_loss(recipe: dict) -> None:
+    """Checks `train.loss` with its thresholds and weights."""
+    train = recipe["train"]
+    thresholds, weights = train["loss_thresholds"], train["loss_weights"]
+    received = (
+        f"Received: train.loss={train['loss']!r}, "
+        f"train.loss_thresholds={thresholds}, train.loss_weights={weights}"
+    )
+    if train["loss"] == "mse":
+        if thresholds or weights:
+            raise RecipeError(
+                "Recipe keys train.loss_thresholds and train.loss_weights "
+                f"must be empty with train.loss='mse'. {received}"
+            )
+        return
+    if not thresholds or len(weights) != len(thresholds) + 1:
+        raise RecipeError(
+            "Recipe keys train.loss_thresholds and train.loss_weights: "
+            "train.loss='balanced' expected at least one threshold and one "
+            f"weight more than thresholds. {received}"
+        )
+    if any(a >= b for a, b in zip(thresholds, thresholds[1:])):
+        raise RecipeError(
+            "Recipe key train.loss_thresholds: expected strictly increasing "
+            f"values. Received: train.loss_thresholds={thresholds}"
+        )
+    from predrnn_keras.data import DataError
+
+    try:
+        values = model_units(recipe["data"], thresholds)
+    except RecipeError:
+        raise
+    except DataError:
+        # A file that is not there yet: converted when the model is built.
+        return
+    except ValueError as error:
+        raise RecipeError(
+            f"Recipe key train.loss_thresholds: {error}"
+        ) from None
+    if any(a >= b for a, b in zip(values, values[1:])):
+        raise RecipeError(
+            "Recipe key train.loss_thresholds: distinct thresholds become "
+            "equal model values through the data's transform. Received: "
+            f"train.loss_thresholds={thresholds} -> {values}"
+        )
+
+
+def model_units(data_config: dict, values) -> list[float]:
+    """Values in the data's units (`train.loss_thresholds`) as the model's.
+
+    Radar data (`kind = "radar"`) is transformed to the model's [0, 1] values
+    as its frames are (`predrnn_keras.data.radar.to_model_units`): its values
+    are in mm/h or dBZ. The frames of every other kind are in [0, 1] already,
+    so the values are returned as they are.
+
+    Args:
+        data_config: the recipe's `[data]` table.
+        values: numbers in the data's units.
+
+    Returns:
+        The values in the model's units, as floats.
+
+    Raises:
+        RecipeError: for data other than radar, a value outside [0, 1].
+    """
+    values = [float(v) for v in values]
+    if not values:
+        return values
+    if data_config.get("kind") == "radar":
+        from predrnn_keras.data.radar import to_model_units
+
+        return [float(v) for v in to_model_units(data_config, values)]
+    if not all(0.0 <= v <= 1.0 for v in values):
+        raise RecipeError(
+            "Recipe key train.loss_thresholds: expected values in [0, 1], "
+            f"the frames' values of data.kind={data_config.get('kind')!r}. "
+            f"Received: train.loss_thresholds={values}"
+        )
+    return values
 
 
 def load_recipe(
@@ -207,6 +293,15 @@ def toml_value(value) -> str:
         return f'"{escaped}"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = (
+            f"{k if _BARE_KEY.fullmatch(str(k)) else toml_value(str(k))} = "
+            f"{toml_value(v)}"
+            for k, v in value.items()
+        )
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
     raise TypeError(f"Cannot write {value!r} ({type(value).__name__}) as TOML")
 
 
@@ -251,12 +346,20 @@ def recipe_differences(a: dict, b: dict, sections=("model", "data", "train")):
 def model_kwargs(recipe: dict) -> dict:
     """The constructor arguments of the recipe's model class.
 
-    The `[model]` table without `variant`, the seed of `train.seed` and the
-    Keras dtype policy of `train.precision` ("mixed_bfloat16" keeps float32
-    weights; "auto" is decided for this machine, `resolve_precision`).
+    The `[model]` table without `variant`, the seed of `train.seed`, the
+    loss of `train.loss`, `train.loss_thresholds` (in the model's units,
+    `model_units`) and `train.loss_weights`, and the Keras dtype policy of
+    `train.precision` ("mixed_bfloat16" keeps float32 weights; "auto" is
+    decided for this machine, `resolve_precision`).
     """
+    train = recipe["train"]
     kwargs = {k: v for k, v in recipe["model"].items() if k != "variant"}
-    kwargs["seed"] = recipe["train"]["seed"]
+    kwargs["seed"] = train["seed"]
+    kwargs["loss"] = train["loss"]
+    kwargs["loss_thresholds"] = model_units(
+        recipe["data"], train["loss_thresholds"]
+    )
+    kwargs["loss_weights"] = list(train["loss_weights"])
     kwargs["dtype"] = resolve_precision(recipe)[0]["train"]["precision"]
     return kwargs
 

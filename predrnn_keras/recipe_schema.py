@@ -11,9 +11,13 @@ Facts are not repeated here: the defaults of `[model]` are the model
 constructors' (`predrnn_keras.models.variants.model_defaults`), so they can
 differ by variant; variant, sampling and fast-path names come from the
 modules that define them. Every constructor argument is a `[model]` key but
-`seed`, which is `train.seed`, and `unroll`, which the backend decides.
+`seed`, which is `train.seed`; `loss`, `loss_thresholds` and `loss_weights`,
+which are `[train]` keys (the thresholds in the data's units,
+`predrnn_keras.config.model_units` converts them); and `unroll`, which the
+backend decides.
 """
 
+import copy
 import difflib
 import math
 import os
@@ -22,9 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from predrnn_keras.backends import FAST_PATHS
+from predrnn_keras.models.sampled_training import LOSSES
 from predrnn_keras.models.schedules import SAMPLING_MODES
 from predrnn_keras.models.variants import VARIANTS
 from predrnn_keras.models.variants import model_defaults
+from predrnn_keras.nowcasting.baselines import MOTION_METHODS
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 DISTRIBUTION_MODES = ("none", "data_parallel", "multi_worker")
@@ -45,7 +51,8 @@ class Field:
     """One recipe key: its type, default, allowed values and meaning.
 
     Attributes:
-        kind: "int", "float", "bool", "str" or "int_list".
+        kind: "int", "float", "bool", "str", "int_list" (non-empty) or
+            "float_list" (possibly empty).
         default: the value of a key the recipe leaves out; `FROM_MODEL` for
             the model constructor's default (see `field_default`).
         low: the smallest allowed value (of every item of a list).
@@ -201,6 +208,29 @@ SCHEMA: dict[str, dict[str, Field]] = {
             low=0,
             doc="seed of the weights, the sampling masks and the data order",
         ),
+        "loss": Field(
+            "str",
+            LOSSES[0],
+            choices=LOSSES,
+            doc="mse: mean squared error; balanced: mean(w * err^2) + "
+            "mean(w * abs(err)), each pixel weighted by its true value "
+            '(docs/training.md, "Balanced loss")',
+        ),
+        "loss_thresholds": Field(
+            "float_list",
+            [],
+            doc="balanced loss: strictly increasing values from which a "
+            "pixel's weight rises, in the data's units: mm/h or dBZ for "
+            "radar data, the frames' [0, 1] values otherwise",
+        ),
+        "loss_weights": Field(
+            "float_list",
+            [],
+            low=1e-12,
+            doc="balanced loss: one weight more than loss_thresholds; a "
+            "pixel whose true value reaches k thresholds weighs "
+            "loss_weights[k]",
+        ),
         "precision": Field(
             "str",
             PRECISIONS[0],
@@ -255,6 +285,26 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "gif_fps": Field(
             "float", 4.0, low=1e-3, doc="frames per second of the GIFs"
         ),
+        "thresholds": Field(
+            "float_list",
+            [0.1, 1.0, 5.0, 10.0],
+            doc="radar data: the rain thresholds of the nowcasting scores, "
+            "in the data's unit (mm/h or dBZ)",
+        ),
+        "fss_scales": Field(
+            "int_list",
+            [1, 5, 10],
+            low=1,
+            doc="radar data: the fractions skill score's window sizes, in "
+            "pixels",
+        ),
+        "extrapolation": Field(
+            "str",
+            "LK",
+            choices=(*MOTION_METHODS, "none"),
+            doc="radar data: the optical flow of the extrapolation baseline "
+            "(pysteps.motion; LK: Lucas-Kanade), or none",
+        ),
     },
 }
 # The data readers check the [data] table (predrnn_keras.data).
@@ -265,8 +315,8 @@ SECTION_DOCS = {
     "arguments of `PredRNN` / `PredRNNV2`.",
     DATA_SECTION: "The frames: `kind` picks the reader, which accepts the "
     "keys listed under its name (docs/data.md).",
-    "train": "The length of the run, the optimiser and how often it "
-    "validates, logs and checkpoints.",
+    "train": "The length of the run, the loss, the optimiser and how often "
+    "it validates, logs and checkpoints.",
     "distribution": "The devices and hosts training runs on "
     "(docs/training.md); optional, one device by default.",
     "evaluate": "The settings of `evaluate.py` (docs/evaluation.md).",
@@ -280,7 +330,8 @@ def field_default(section: str, key: str, variant: str = DEFAULT_VARIANT):
     """
     field = SCHEMA[section][key]
     if field.default != FROM_MODEL:
-        return field.default
+        # A copy: a recipe's list must not alias the schema's.
+        return copy.deepcopy(field.default)
     return model_defaults(variant)[key]
 
 
@@ -297,6 +348,7 @@ def type_name(field: Field) -> str:
         "bool": "true or false",
         "str": "a string",
         "int_list": "a non-empty list of integers",
+        "float_list": "a list of numbers",
     }
     text = names[field.kind]
     if field.choices:
@@ -317,6 +369,11 @@ def _has_type(field: Field, value) -> bool:
         return isinstance(value, bool)
     if field.kind == "str":
         return isinstance(value, str)
+    if field.kind == "float_list":
+        return isinstance(value, list) and all(
+            (is_int(v) or isinstance(v, float)) and math.isfinite(v)
+            for v in value
+        )
     return (
         isinstance(value, list)
         and len(value) > 0
@@ -332,6 +389,8 @@ def check_value(section: str, key: str, value):
         value = float(value)
     elif ok and field.kind == "int_list":
         value = list(value)
+    elif ok and field.kind == "float_list":
+        value = [float(v) for v in value]
     if ok and field.choices is not None:
         ok = value in field.choices
     if ok and field.low is not None:
