@@ -11,6 +11,7 @@ from keras import ops
 
 from predrnn_keras import config as recipe_config
 from predrnn_keras.data import build_dataset
+from predrnn_keras.data import make_reader
 from predrnn_keras.evaluation import reports
 from predrnn_keras.metrics import FrameMetrics
 from predrnn_keras.plots import comparison_frames
@@ -89,6 +90,12 @@ def evaluate_model(
         patch_size=model.patch_size,
         seed=recipe["train"]["seed"],
     )
+    nowcast = None
+    if recipe["data"]["kind"] == "radar":
+        from predrnn_keras.nowcasting.evaluation import NowcastEvaluation
+
+        reader = make_reader(recipe["data"], "test", total_length)
+        nowcast = NowcastEvaluation(reader, settings, horizon)
     limit = settings["num_sequences"] or None
     batches = int(dataset.cardinality())
     if limit:
@@ -112,6 +119,7 @@ def evaluate_model(
         pred = model.predict_future(context, horizon, batch_size=len(batch))
         pred = np.clip(pred, 0.0, 1.0)
         metrics.update(truth, pred)
+        fields = nowcast.update(context, truth, pred) if nowcast else None
         for i in range(len(batch)):
             index = seen + i
             if index < settings["save_sequences"]:
@@ -123,6 +131,13 @@ def evaluate_model(
                     pred[i],
                     settings["gif_fps"],
                 )
+                if nowcast:
+                    nowcast.save_gif(
+                        out_dir / "gifs" / f"{index + 1:04d}_rain.gif",
+                        fields,
+                        i,
+                        settings["gif_fps"],
+                    )
         if sum(len(p[0]) for p in grid_parts) < GRID_SEQUENCES:
             grid_parts.append((context, truth, pred))
         seen += len(batch)
@@ -143,7 +158,16 @@ def evaluate_model(
         "per_frame": result["per_frame"],
         "seconds": round(time.time() - started, 1),
     }
+    if nowcast:
+        from predrnn_keras.nowcasting import evaluation as nowcasting
+
+        results["nowcast"] = nowcast.result()
+        results["seconds"] = round(time.time() - started, 1)
     paths = reports.write_reports(out_dir, results)
+    if nowcast:
+        paths["nowcast"] = nowcasting.write_nowcast_reports(
+            out_dir, results["nowcast"]
+        )
     grid = None
     if grid_parts:
         parts = [np.concatenate(p)[:GRID_SEQUENCES] for p in zip(*grid_parts)]
@@ -175,6 +199,24 @@ def _print_summary(results: dict, paths: dict, out_dir: Path, saved: int):
         f"{mean['psnr_8bit']:.2f} dB"
     )
     print(f"Reports: {paths['json']}, {paths['csv']}, {paths['plot']}")
+    if "nowcast" in results:
+        from predrnn_keras.nowcasting import evaluation as nowcasting
+
+        nowcast = results["nowcast"]
+        method = nowcast["extrapolation_method"]
+        baselines = "persistence" + (
+            f" and {method} optical-flow extrapolation"
+            if method != "none"
+            else ""
+        )
+        print(
+            f"\nNowcasting scores ({nowcast['unit']}, on the "
+            f"{nowcast['coverage']:.0%} of pixels the radar covers; "
+            f"baselines: {baselines}):"
+        )
+        print(nowcasting.format_nowcast(nowcast))
+        plots = ", ".join(str(p) for p in paths["nowcast"]["plots"])
+        print(f"Nowcasting scores: {paths['nowcast']['csv']}; CSI: {plots}")
     if saved:
         print(
             f"Frames of {saved} sequences: {out_dir / 'frames'} "

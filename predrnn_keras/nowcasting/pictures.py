@@ -1,0 +1,115 @@
+"""Pictures of rain: radar fields in pysteps' colours, nowcasts side by side.
+
+Fields are in physical units (mm/h or dBZ, NaN for no data). Rain is
+coloured with pysteps' intensity colour map ("pysteps" colour scale); no
+rain is near-white and pixels outside the radar's coverage grey.
+"""
+
+import numpy as np
+
+from predrnn_keras.nowcasting.extra import require
+from predrnn_keras.plots import BACKGROUND
+from predrnn_keras.plots import CONTEXT_COLOR
+from predrnn_keras.plots import PREDICTION_COLOR
+from predrnn_keras.plots import TRUTH_COLOR
+from predrnn_keras.plots import blend
+from predrnn_keras.plots import draw_labels
+from predrnn_keras.plots import text_ink
+from predrnn_keras.plots import upscale
+
+NO_RAIN = (245, 245, 245)
+NO_DATA = (170, 170, 170)
+# The colour bar of each method's panel, after truth and the model.
+OTHER_COLORS = ((90, 140, 230), (200, 90, 200), (200, 200, 80))
+
+
+def rain_rgb(values: np.ndarray, unit: str, threshold: float, coverage=None):
+    """Fields `(..., H, W)` -> uint8 RGB `(..., H, W, 3)`.
+
+    Args:
+        values: rain rates or reflectivities; NaN for no data.
+        unit: "mm/h" or "dBZ", which picks pysteps' colour levels.
+        threshold: values below it are drawn as no rain.
+        coverage: optional (H, W) bool; pixels outside it are no data.
+    """
+    precipfields = require("pysteps.visualization.precipfields")
+    cmap, norm, _, _ = precipfields.get_colormap("intensity", unit, "pysteps")
+    values = np.asarray(values, np.float64)
+    rgb = (cmap(norm(np.nan_to_num(values)))[..., :3] * 255 + 0.5).astype(
+        np.uint8
+    )
+    rgb[np.nan_to_num(values, nan=-np.inf) < threshold] = NO_RAIN
+    missing = np.isnan(values)
+    if coverage is not None:
+        missing = missing | ~np.asarray(coverage, bool)
+    rgb[missing] = NO_DATA
+    return rgb
+
+
+def nowcast_frames(
+    context: np.ndarray,
+    truth: np.ndarray,
+    forecasts: dict,
+    unit: str,
+    threshold: float,
+    timestep: float,
+    coverage=None,
+    min_frame_size: int = 192,
+) -> np.ndarray:
+    """Animation frames: observed | each forecast, side by side.
+
+    During the context every panel shows the observed frame; afterwards the
+    first panel shows what was observed and the others each method's
+    forecast for that time. Labels name the panels and the time relative to
+    the forecast's start ("-25 min", "+30 min").
+
+    Args:
+        context: `(T, H, W)` observed context.
+        truth: `(horizon, H, W)` observed future.
+        forecasts: method name -> `(horizon, H, W)`, in display order.
+        unit, threshold: as `rain_rgb` takes them.
+        timestep: minutes between frames.
+        coverage: optional (H, W) bool mask of the radar's coverage.
+        min_frame_size: small fields are upscaled to at least this size.
+
+    Returns:
+        uint8 RGB frames `(T + horizon, height, width, 3)`.
+    """
+    def colour(fields):
+        return upscale(rain_rgb(fields, unit, threshold, coverage), min_frame_size)
+
+    observed = colour(np.concatenate([context, truth]))
+    methods = {name: colour(fields) for name, fields in forecasts.items()}
+    names = ["observed", *methods]
+    colors = [TRUTH_COLOR, PREDICTION_COLOR, *OTHER_COLORS][: len(names)]
+    t_context, total = len(context), len(context) + len(truth)
+    h, w = observed.shape[1:3]
+    gap, bar, header, footer = 4, 4, 18, 18
+    width = len(names) * w + (len(names) + 1) * gap
+    height = header + bar + h + footer
+    titles = text_ink(
+        (header, width),
+        [
+            (gap + k * (w + gap) + w / 2, header / 2, name, {"ha": "center"})
+            for k, name in enumerate(names)
+        ],
+    )
+    frames = np.full((total, height, width, 3), BACKGROUND, np.uint8)
+    for t, image in enumerate(frames):
+        future = t >= t_context
+        panels = [(observed[t], colors[0] if future else CONTEXT_COLOR)]
+        for k, fields in enumerate(methods.values()):
+            shown = fields[t - t_context] if future else observed[t]
+            panels.append((shown, colors[k + 1] if future else CONTEXT_COLOR))
+        for k, (frame, color) in enumerate(panels):
+            x = gap + k * (w + gap)
+            image[header : header + bar, x : x + w] = color
+            image[header + bar : header + bar + h, x : x + w] = frame
+        image[:header] = blend(image[:header], titles)
+        minutes = (t - t_context + 1) * timestep
+        phase = "forecast" if future else "context"
+        image[-footer:] = draw_labels(
+            image[-footer:],
+            [(gap, footer / 2, f"{minutes:+g} min, {phase} ({unit})")],
+        )
+    return frames
