@@ -6,12 +6,19 @@ forecasts your own sequences with a trained model.
     predrnn-predict frames_folder/ --model runs/quickstart --horizon 20
     predrnn-predict sequences.npy --model model.keras --out forecasts
     predrnn-predict clips/ --model predrnn_v2_moving_mnist --score
+    predrnn-predict radar_files/ --model runs/radar --horizon 12
 
 The input is a video (.mp4, .avi, .gif, ...), a folder of frame images, an
 .npy / .npz array of one sequence (T, H, W[, C]) or many (N, T, H, W[, C]),
 or a folder of any of these. The model sees the last `input_length` frames
 of each sequence (with --score: the first ones, and the frames after them
 are the truth the forecast is scored against).
+
+For a model whose recipe reads radar files (`[data] kind = "radar"`), a
+folder is a folder of radar files, found with the recipe's pattern and read
+as the recipe reads them: the forecast follows the last `input_length`
+time steps (with --score: the first ones), in mm/h or dBZ, with the times
+in summary.json and, with --score, the nowcasting scores.
 
 Per sequence, in OUT/<name>/: forecast_01.png ..., forecast.gif (context,
 then forecast; beside the truth with --score) and forecast.npy (float32,
@@ -42,6 +49,11 @@ def parse_args(argv=None):
         required=True,
         help="a shipped model's name (predrnn_v2_moving_mnist), a run "
         "folder or a .keras file",
+    )
+    parser.add_argument(
+        "--recipe",
+        help="the model's recipe, for a .keras file outside a run folder "
+        "(default: the run folder's or shipped model's)",
     )
     parser.add_argument(
         "--which",
@@ -112,6 +124,7 @@ def main(argv=None):
         return 2
     start(args.backend)
 
+    from predrnn_keras.nowcasting.extra import MissingExtraError
     from predrnn_keras.predict import forecast
 
     try:
@@ -130,8 +143,9 @@ def main(argv=None):
             overwrite=args.overwrite,
             fps=args.fps,
             verbose=0 if args.quiet else 1,
+            recipe=args.recipe,
         )
-    except ValueError as error:
+    except (ValueError, MissingExtraError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

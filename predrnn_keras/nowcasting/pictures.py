@@ -48,7 +48,7 @@ def rain_rgb(values: np.ndarray, unit: str, threshold: float, coverage=None):
 
 def nowcast_frames(
     context: np.ndarray,
-    truth: np.ndarray,
+    truth: "np.ndarray | None",
     forecasts: dict,
     unit: str,
     threshold: float,
@@ -60,12 +60,15 @@ def nowcast_frames(
 
     During the context every panel shows the observed frame; afterwards the
     first panel shows what was observed and the others each method's
-    forecast for that time. Labels name the panels and the time relative to
-    the forecast's start ("-25 min", "+30 min").
+    forecast for that time. Without a `truth` there is no observed panel:
+    each method's panel shows the observed context, then its forecast.
+    Labels name the panels and the time relative to the forecast's start
+    ("-25 min", "+30 min").
 
     Args:
         context: `(T, H, W)` observed context.
-        truth: `(horizon, H, W)` observed future.
+        truth: `(horizon, H, W)` observed future, or None when it is not
+            known (the horizon is then the forecasts').
         forecasts: method name -> `(horizon, H, W)`, in display order.
         unit, threshold: as `rain_rgb` takes them.
         timestep: minutes between frames.
@@ -78,11 +81,18 @@ def nowcast_frames(
     def colour(fields):
         return upscale(rain_rgb(fields, unit, threshold, coverage), min_frame_size)
 
-    observed = colour(np.concatenate([context, truth]))
     methods = {name: colour(fields) for name, fields in forecasts.items()}
-    names = ["observed", *methods]
-    colors = [TRUTH_COLOR, PREDICTION_COLOR, *OTHER_COLORS][: len(names)]
-    t_context, total = len(context), len(context) + len(truth)
+    if truth is None:
+        observed = colour(context)
+        names = list(methods)
+        colors = [PREDICTION_COLOR, *OTHER_COLORS][: len(names)]
+        horizon = len(next(iter(methods.values())))
+    else:
+        observed = colour(np.concatenate([context, truth]))
+        names = ["observed", *methods]
+        colors = [TRUTH_COLOR, PREDICTION_COLOR, *OTHER_COLORS][: len(names)]
+        horizon = len(truth)
+    t_context, total = len(context), len(context) + horizon
     h, w = observed.shape[1:3]
     gap, bar, header, footer = 4, 4, 18, 18
     width = len(names) * w + (len(names) + 1) * gap
@@ -97,10 +107,15 @@ def nowcast_frames(
     frames = np.full((total, height, width, 3), BACKGROUND, np.uint8)
     for t, image in enumerate(frames):
         future = t >= t_context
-        panels = [(observed[t], colors[0] if future else CONTEXT_COLOR)]
+        panels = []
+        if truth is not None:
+            panels.append((observed[t], colors[0] if future else CONTEXT_COLOR))
+        first = len(panels)
         for k, fields in enumerate(methods.values()):
             shown = fields[t - t_context] if future else observed[t]
-            panels.append((shown, colors[k + 1] if future else CONTEXT_COLOR))
+            panels.append(
+                (shown, colors[first + k] if future else CONTEXT_COLOR)
+            )
         for k, (frame, color) in enumerate(panels):
             x = gap + k * (w + gap)
             image[header : header + bar, x : x + w] = color

@@ -34,7 +34,7 @@ class PredictError(ValueError):
     """An output folder or option that cannot be used as asked."""
 
 
-def load_model(model, which: str = "best"):
+def load_model(model, which: str = "best", recipe=None):
     """The model to forecast with, its name and the horizon it was trained
     for.
 
@@ -42,32 +42,47 @@ def load_model(model, which: str = "best"):
         model: a built `PredRNN` / `PredRNNV2`, a `.keras` file, a run
             folder, or the name of a shipped model.
         which: "best" or "last" model of a run folder.
+        recipe: the model's recipe (a TOML file, or a complete recipe as
+            `config.load_recipe` returns it) instead of its run folder's or
+            shipped model's; needed for a `.keras` file outside a run
+            folder to read radar files.
 
     Returns:
         `(model, name, horizon)`: the horizon is the recipe's
         `train.total_length - model.input_length` where a recipe is known
-        (a run folder, a shipped model), else `model.input_length`.
+        (a run folder, a shipped model, `recipe`), else
+        `model.input_length`.
     """
+    return _load(model, which, recipe)[:3]
+
+
+def _load(model, which: str = "best", recipe=None):
+    """`load_model`'s `(model, name, horizon)` and the recipe, or None."""
     import predrnn_keras.models  # noqa: F401 (registers the classes)
     from predrnn_keras import pretrained
 
-    if isinstance(model, keras.Model):
-        return model, type(model).__name__, model.input_length
     recipe_path = None
-    if pretrained.is_name(model):
-        path = pretrained.model_path(model)
-        recipe_path = pretrained.recipe_path(model)
+    if isinstance(model, keras.Model):
+        loaded, name = model, type(model).__name__
     else:
-        path = model_file(model, which)
-        run = RunFolder(path.parent)
-        if run.is_run_folder():
-            recipe_path = run.recipe_path
-    loaded = keras.saving.load_model(path, compile=False)
-    horizon = loaded.input_length
-    if recipe_path is not None:
+        if pretrained.is_name(model):
+            path = pretrained.model_path(model)
+            recipe_path = pretrained.recipe_path(model)
+        else:
+            path = model_file(model, which)
+            run = RunFolder(path.parent)
+            if run.is_run_folder():
+                recipe_path = run.recipe_path
+        loaded = keras.saving.load_model(path, compile=False)
+        name = str(model)
+    if recipe is None and recipe_path is not None:
         recipe = recipe_config.load_recipe(recipe_path)
+    elif recipe is not None and not isinstance(recipe, dict):
+        recipe = recipe_config.load_recipe(recipe)
+    horizon = loaded.input_length
+    if recipe is not None:
         horizon = recipe["train"]["total_length"] - loaded.input_length
-    return loaded, str(model), max(1, horizon)
+    return loaded, name, max(1, horizon), recipe
 
 
 def check_out_dir(out_dir, overwrite: bool) -> Path:
@@ -131,6 +146,7 @@ def forecast(
     overwrite: bool = False,
     fps: float = 4.0,
     verbose: int = 1,
+    recipe=None,
 ) -> dict:
     """Forecasts every sequence of `source` and writes the results.
 
@@ -139,6 +155,15 @@ def forecast(
     first `input_length` frames are the context and the next `horizon`
     frames the truth the forecast is scored against (the metrics of
     `evaluate.py`, docs/evaluation.md).
+
+    For a model whose recipe has `[data] kind = "radar"`, a folder is a
+    folder of radar files, read as the recipe reads its data
+    (`predict.radar`): one sequence of the time steps the forecast needs,
+    forecast in the data's unit (mm/h or dBZ): `forecast.npy` is float32
+    `(horizon, H, W)` in that unit, the PNGs and the GIF are in pysteps'
+    rain colours, `summary.json` holds the context's and the forecast's
+    times and, with `score`, the nowcasting scores at the recipe's
+    `[evaluate]` thresholds and FSS scales besides the frame metrics.
 
     Per sequence, in `out_dir/<name>/`: `forecast_01.png ...` (8-bit),
     `forecast.gif` (context then forecast, beside the truth when scoring)
@@ -168,19 +193,33 @@ def forecast(
         overwrite: replace an earlier forecast in `out_dir`.
         fps: frames per second of the GIFs.
         verbose: 1 for a progress bar and messages.
+        recipe: the model's recipe, for a `.keras` file outside a run
+            folder (a TOML file or a complete recipe; see `load_model`).
 
     Returns:
         The summary (as written to `summary.json`).
 
     Raises:
         DataError: an input that cannot be read or fitted to the model.
-        PredictError: an output folder that cannot be used.
+        PredictError: an output folder that cannot be used, or options that
+            do not apply to radar files.
+        MissingExtraError: radar files without the radar extra installed.
     """
     started = time.time()
-    model, model_name, default_horizon = load_model(model, which)
+    model, model_name, default_horizon, recipe = _load(model, which, recipe)
     horizon = default_horizon if horizon is None else int(horizon)
     if horizon < 1:
         raise PredictError(f"Expected a horizon >= 1. Received: {horizon}")
+    if (
+        recipe is not None
+        and recipe["data"].get("kind") == "radar"
+        and Path(source).is_dir()
+    ):
+        _check_radar_options(fit, convert_channels, value_range, key)
+        return _forecast_radar(
+            model, model_name, recipe, source, out_dir, horizon, score,
+            overwrite, fps, verbose, started,
+        )
     conversion = Conversion(
         fit=fit,
         channels=convert_channels,
@@ -262,6 +301,115 @@ def forecast(
         print(
             f"Forecasts of {len(writer.entries)} sequence(s): {out_dir}/NAME/ "
             f"({FORECAST_GIF}, {FORECAST_ARRAY}, forecast_*.png); summary: "
+            f"{out_dir / SUMMARY_FILE}"
+        )
+    return summary
+
+
+def _check_radar_options(fit, convert_channels, value_range, key) -> None:
+    """Refuses the options of frames and arrays for radar files."""
+    given = [
+        name
+        for name, value in (
+            ("--fit", fit),
+            ("--convert-channels", convert_channels),
+            ("--value-range", value_range),
+            ("--key", key),
+        )
+        if value
+    ]
+    if given:
+        verb = "does" if len(given) == 1 else "do"
+        raise PredictError(
+            f"{', '.join(given)} {verb} not apply to radar files: the "
+            "recipe's [data] table says how they are read."
+        )
+
+
+def _forecast_radar(
+    model, model_name, recipe, source, out_dir, horizon, score, overwrite,
+    fps, verbose, started,
+) -> dict:
+    """`forecast` of a folder of radar files (`predict.radar`)."""
+    from predrnn_keras.nowcasting import evaluation as nowcasting
+    from predrnn_keras.predict import radar as radar_input
+
+    radar = radar_input.find_radar_folder(
+        source, recipe["data"], model.input_length, horizon, score
+    )
+    out_dir = check_out_dir(out_dir, overwrite)
+    timestep = radar.settings.timestep
+    if verbose:
+        print(
+            f"Forecasting from the radar files of {source} (context "
+            f"{radar.times[0]:%Y-%m-%d %H:%M} to "
+            f"{radar.times[model.input_length - 1]:%Y-%m-%d %H:%M}, "
+            f"{radar.settings.unit}) with {model_name}: "
+            f"{model.input_length} context frames -> {horizon} "
+            f"({horizon * timestep} min; backend {keras.backend.backend()}) "
+            f"-> {out_dir}"
+        )
+    fields = radar_input.read_fields(radar, model.frame_shape)
+    writer = radar_input.RadarWriter(
+        model, out_dir, horizon, score, fps, recipe["evaluate"], timestep
+    )
+    _open_out_dir(out_dir)
+    writer.write(radar, fields)
+    summary = {
+        "model": model_name,
+        "model_class": type(model).__name__,
+        "backend": keras.backend.backend(),
+        "source": str(source),
+        "data_kind": "radar",
+        "unit": radar.settings.unit,
+        "timestep_minutes": timestep,
+        "context_length": model.input_length,
+        "horizon": horizon,
+        "frame_shape": list(model.frame_shape),
+        "num_sequences": len(writer.entries),
+        "sequences": writer.entries,
+        "seconds": round(time.time() - started, 1),
+    }
+    if score:
+        results = {
+            **writer.metrics.result(),
+            "frames": list(
+                range(model.input_length + 1, model.input_length + horizon + 1)
+            ),
+            "nowcast": {
+                "unit": radar.settings.unit,
+                "methods": {nowcasting.MODEL_NAME: writer.nowcast.result()},
+            },
+        }
+        summary["scores"] = {
+            "mean": results["mean"],
+            "per_frame": results["per_frame"],
+        }
+        summary["nowcast"] = results["nowcast"]
+        paths = reports.write_reports(
+            out_dir, {**results, "model": model_name, "horizon": horizon}
+        )
+        nowcast_paths = nowcasting.write_nowcast_reports(
+            out_dir, results["nowcast"]
+        )
+        if verbose:
+            print(
+                f"Nowcasting scores ({radar.settings.unit}) against the "
+                f"{horizon} files after the context:"
+            )
+            print(nowcasting.format_nowcast(results["nowcast"]))
+            print(
+                f"Nowcasting scores: {nowcast_paths['csv']}; frame metrics: "
+                f"{paths['json']}"
+            )
+    files.write_json(out_dir / SUMMARY_FILE, summary)
+    if verbose:
+        _print_notes(writer.entries)
+        entry = writer.entries[0]
+        print(
+            f"Forecast to {entry['forecast_times'][-1]} "
+            f"({entry['unit']}): {entry['folder']}/ ({FORECAST_GIF}, "
+            f"{FORECAST_ARRAY}, forecast_*.png); summary: "
             f"{out_dir / SUMMARY_FILE}"
         )
     return summary
