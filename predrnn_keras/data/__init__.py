@@ -2,8 +2,9 @@
 
 `build_dataset(config, split, ...)` streams float32 batches
 (batch, time, height, width, channels) in [0, 1] from generated Moving MNIST,
-the reference's Moving MNIST files, KTH action (PNG frames or videos), or
-your own frames, videos and arrays, under every Keras backend.
+the reference's Moving MNIST files, KTH action (PNG frames or videos), radar
+composites (through pysteps' importers), or your own frames, videos and
+arrays, under every Keras backend.
 """
 
 from predrnn_keras.data.data_error import DataError
