@@ -15,7 +15,7 @@ pytest.importorskip("h5py")
 from predrnn_keras import config as recipe_config  # noqa: E402
 from predrnn_keras.cli.predict import main as predict_main  # noqa: E402
 from predrnn_keras.data.data_error import DataError  # noqa: E402
-from predrnn_keras.data.radar import _importer  # noqa: E402
+from predrnn_keras.data.radar import get_importer  # noqa: E402
 from predrnn_keras.data.radar import radar_settings  # noqa: E402
 from predrnn_keras.data.radar import read_radar_file  # noqa: E402
 from predrnn_keras.metrics import FrameMetrics  # noqa: E402
@@ -84,7 +84,7 @@ def write_files(folder, count, start=START):
 def read_fields(data, folder, times):
     """The files of `times` as the recipe reads them, (T, H, W) mm/h."""
     settings = radar_settings(data)
-    importer = _importer(settings.importer)
+    importer = get_importer(settings.importer)
     return np.stack(
         [
             read_radar_file(knmi_path(folder, t), settings, importer)

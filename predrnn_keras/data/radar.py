@@ -481,7 +481,12 @@ def area_resize(field: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def _importer(name: str):
+def get_importer(name: str):
+    """pysteps' importer function `name`.
+
+    Raises:
+        ValueError: an unknown importer (the message lists the known ones).
+    """
     io = require("pysteps.io")
     try:
         return io.get_method(name, "importer")
@@ -581,7 +586,7 @@ def cache_series(
     folder = _cache_folder(settings, files)
     path = folder / "frames.npy"
     if not path.is_file():
-        importer = _importer(settings.importer)
+        importer = get_importer(settings.importer)
         folder.mkdir(parents=True, exist_ok=True)
         label = f"{len(files)} radar files"
         print(f"Decoding {label} once into the cache {folder}")
@@ -709,7 +714,7 @@ def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
     """
     settings = radar_settings(config)
     require("pysteps")
-    _importer(settings.importer)
+    get_importer(settings.importer)
     found = find_radar_files(settings.root, settings.pattern)
     arrays, windows, times = [], [], []
     for first, last in settings.splits[split]:
@@ -776,4 +781,4 @@ def radar_frame_shape(config: Mapping) -> tuple[int, int]:
     found = find_radar_files(settings.root, settings.pattern)
     first = settings.splits["train"][0][0]
     path = found.get(first) or found[min(found)]
-    return read_radar_file(path, settings, _importer(settings.importer)).shape
+    return read_radar_file(path, settings, get_importer(settings.importer)).shape

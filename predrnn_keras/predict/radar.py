@@ -24,7 +24,7 @@ import numpy as np
 
 from predrnn_keras.data.data_error import DataError
 from predrnn_keras.data.radar import RadarSettings
-from predrnn_keras.data.radar import _importer
+from predrnn_keras.data.radar import get_importer
 from predrnn_keras.data.radar import find_radar_files
 from predrnn_keras.data.radar import radar_settings
 from predrnn_keras.data.radar import read_radar_file
@@ -93,7 +93,7 @@ def find_radar_folder(
     folder = Path(folder)
     settings = dataclasses.replace(radar_settings(data_config), root=folder)
     require("pysteps")
-    _importer(settings.importer)
+    get_importer(settings.importer)
     found = find_radar_files(folder, settings.pattern)
     pattern, timestep = settings.pattern, settings.timestep
     needed = length + horizon if score else length
@@ -156,7 +156,7 @@ def read_fields(radar: RadarFolder, frame_shape) -> np.ndarray:
             size than the model's after the recipe's crop and image size.
     """
     settings = radar.settings
-    importer = _importer(settings.importer)
+    importer = get_importer(settings.importer)
     height, width = frame_shape[:2]
     fields = []
     for path in radar.paths:
