@@ -28,7 +28,7 @@ SMALL_MNIST = {
             {"config": {"kind": "mnist"}},
             (
                 "Expected [data] kind to be one of moving_mnist, mnist_npz, "
-                "mnist_npy, kth, frames, array. Received: kind='mnist'"
+                "mnist_npy, kth, frames, array, radar. Received: kind='mnist'"
             ),
         ),
         (
@@ -141,6 +141,12 @@ def test_prepare_command_prints_each_split(tmp_path, capsys):
     assert "sequences of 4 frames, fewer than total_length=5" in (
         capsys.readouterr().out
     )
+    # Without --total-length, the recipe's train.total_length.
+    recipe.write_text(
+        recipe.read_text() + "\n[train]\ntotal_length = 3\n"
+    )
+    assert main([str(recipe)]) == 0
+    assert "train: 8 sequences of 3 frames" in capsys.readouterr().out
     assert main([str(tmp_path / "missing.toml")]) == 2
     assert "Recipe file not found" in capsys.readouterr().err
 

@@ -31,20 +31,21 @@ def main(argv: "list[str] | None" = None) -> int:
     parser.add_argument("--path", help="the data's file or folder")
     parser.add_argument("--image-size", type=int, help="frame size, e.g. 128")
     parser.add_argument("--cache-dir", help="where decoded frames go")
-    parser.add_argument(
-        "--total-length",
-        type=int,
-        default=field_default("train", "total_length"),
-    )
+    parser.add_argument("--total-length", type=int)
     parser.add_argument("--test-total-length", type=int)
     args = parser.parse_args(argv)
-    config = {}
+    config, train = {}, {}
     if args.recipe:
         try:
-            config = dict(read_toml(args.recipe).get(DATA_SECTION, {}))
+            raw = read_toml(args.recipe)
         except RecipeError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+        config = dict(raw.get(DATA_SECTION, {}))
+        train = raw.get("train", {})
+    total_length = args.total_length or train.get(
+        "total_length", field_default("train", "total_length")
+    )
     options = {
         "kind": args.kind,
         "path": args.path,
@@ -53,9 +54,9 @@ def main(argv: "list[str] | None" = None) -> int:
     }
     config.update({k: v for k, v in options.items() if v is not None})
     lengths = {
-        "train": args.total_length,
-        "val": args.test_total_length or args.total_length,
-        "test": args.test_total_length or args.total_length,
+        "train": total_length,
+        "val": args.test_total_length or total_length,
+        "test": args.test_total_length or total_length,
     }
     for split, total_length in lengths.items():
         try:
