@@ -201,11 +201,42 @@ def comparison_frames(
         futures.insert(0, (upscale(to_rgb(truth), min_frame_size), TRUTH_COLOR))
         names.insert(1, "truth")
     t_context, horizon = len(context), len(pred)
-    h, w = context.shape[1:3]
-    gap, bar, header, footer = 4, 4, 18, 18
-    width = len(names) * w + (len(names) + 1) * gap
-    height = header + bar + h + footer
     total = t_context + horizon
+
+    def panels(t):
+        if t >= t_context:
+            shown = [(frames_[t - t_context], c) for frames_, c in futures]
+        else:
+            shown = [(context[t], CONTEXT_COLOR)] * len(futures)
+        return [(context[min(t, t_context - 1)], CONTEXT_COLOR), *shown]
+
+    def footer(t):
+        phase = "predicted" if t >= t_context else "context"
+        return f"frame {t + 1}/{total}, {phase}"
+
+    return panel_animation(names, total, panels, footer)
+
+
+def panel_animation(names, count: int, panels, footer) -> np.ndarray:
+    """Animation frames of equally sized pictures side by side.
+
+    Each panel has its name above it and a coloured bar between the name
+    and the picture; a line of text runs under the panels.
+
+    Args:
+        names: the title of each panel.
+        count: frames of the animation.
+        panels: `panels(t)` -> `[(picture, bar colour), ...]` of frame `t`,
+            one per name: uint8 RGB pictures `(h, w, 3)` of one size.
+        footer: `footer(t)` -> the text under frame `t`.
+
+    Returns:
+        uint8 RGB frames `(count, height, width, 3)`.
+    """
+    h, w = panels(0)[0][0].shape[:2]
+    gap, bar, header, bottom = 4, 4, 18, 18
+    width = len(names) * w + (len(names) + 1) * gap
+    height = header + bar + h + bottom
     # The titles are the same on every frame: rendered once.
     titles = text_ink(
         (header, width),
@@ -214,23 +245,15 @@ def comparison_frames(
             for k, name in enumerate(names)
         ],
     )
-    frames = np.full((total, height, width, 3), BACKGROUND, np.uint8)
+    frames = np.full((count, height, width, 3), BACKGROUND, np.uint8)
     for t, image in enumerate(frames):
-        future = t >= t_context
-        if future:
-            shown = [(frames_[t - t_context], c) for frames_, c in futures]
-        else:
-            shown = [(context[t], CONTEXT_COLOR)] * len(futures)
-        panels = [(context[min(t, t_context - 1)], CONTEXT_COLOR), *shown]
-        for k, (frame, color) in enumerate(panels):
+        for k, (picture, color) in enumerate(panels(t)):
             x = gap + k * (w + gap)
             image[header : header + bar, x : x + w] = color
-            image[header + bar : header + bar + h, x : x + w] = frame
+            image[header + bar : header + bar + h, x : x + w] = picture
         image[:header] = blend(image[:header], titles)
-        phase = "predicted" if future else "context"
-        image[-footer:] = draw_labels(
-            image[-footer:],
-            [(gap, footer / 2, f"frame {t + 1}/{total}, {phase}")],
+        image[-bottom:] = draw_labels(
+            image[-bottom:], [(gap, bottom / 2, footer(t))]
         )
     return frames
 

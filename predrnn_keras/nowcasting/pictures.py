@@ -8,13 +8,10 @@ rain is near-white and pixels outside the radar's coverage grey.
 import numpy as np
 
 from predrnn_keras.nowcasting.extra import require
-from predrnn_keras.plots import BACKGROUND
 from predrnn_keras.plots import CONTEXT_COLOR
 from predrnn_keras.plots import PREDICTION_COLOR
 from predrnn_keras.plots import TRUTH_COLOR
-from predrnn_keras.plots import blend
-from predrnn_keras.plots import draw_labels
-from predrnn_keras.plots import text_ink
+from predrnn_keras.plots import panel_animation
 from predrnn_keras.plots import upscale
 
 NO_RAIN = (245, 245, 245)
@@ -93,38 +90,23 @@ def nowcast_frames(
         colors = [TRUTH_COLOR, PREDICTION_COLOR, *OTHER_COLORS][: len(names)]
         horizon = len(truth)
     t_context, total = len(context), len(context) + horizon
-    h, w = observed.shape[1:3]
-    gap, bar, header, footer = 4, 4, 18, 18
-    width = len(names) * w + (len(names) + 1) * gap
-    height = header + bar + h + footer
-    titles = text_ink(
-        (header, width),
-        [
-            (gap + k * (w + gap) + w / 2, header / 2, name, {"ha": "center"})
-            for k, name in enumerate(names)
-        ],
-    )
-    frames = np.full((total, height, width, 3), BACKGROUND, np.uint8)
-    for t, image in enumerate(frames):
+
+    def panels(t):
         future = t >= t_context
-        panels = []
+        shown = []
         if truth is not None:
-            panels.append((observed[t], colors[0] if future else CONTEXT_COLOR))
-        first = len(panels)
+            shown.append((observed[t], colors[0] if future else CONTEXT_COLOR))
+        first = len(shown)
         for k, fields in enumerate(methods.values()):
-            shown = fields[t - t_context] if future else observed[t]
-            panels.append(
-                (shown, colors[first + k] if future else CONTEXT_COLOR)
+            picture = fields[t - t_context] if future else observed[t]
+            shown.append(
+                (picture, colors[first + k] if future else CONTEXT_COLOR)
             )
-        for k, (frame, color) in enumerate(panels):
-            x = gap + k * (w + gap)
-            image[header : header + bar, x : x + w] = color
-            image[header + bar : header + bar + h, x : x + w] = frame
-        image[:header] = blend(image[:header], titles)
+        return shown
+
+    def footer(t):
         minutes = (t - t_context + 1) * timestep
-        phase = "forecast" if future else "context"
-        image[-footer:] = draw_labels(
-            image[-footer:],
-            [(gap, footer / 2, f"{minutes:+g} min, {phase} ({unit})")],
-        )
-    return frames
+        phase = "forecast" if t >= t_context else "context"
+        return f"{minutes:+g} min, {phase} ({unit})"
+
+    return panel_animation(names, total, panels, footer)

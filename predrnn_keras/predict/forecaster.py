@@ -260,29 +260,9 @@ def forecast(
             progress.add(len(pending))
     if not writer.entries:
         raise DataError(source, "holds no sequence (an array of 0 sequences)")
-    summary = {
-        "model": model_name,
-        "model_class": type(model).__name__,
-        "backend": keras.backend.backend(),
-        "source": str(source),
-        "context_length": model.input_length,
-        "horizon": horizon,
-        "frame_shape": list(model.frame_shape),
-        "num_sequences": len(writer.entries),
-        "sequences": writer.entries,
-        "seconds": round(time.time() - started, 1),
-    }
+    summary = _summary(model, model_name, source, horizon, writer, started)
     if score:
-        results = {
-            **writer.metrics.result(),
-            "frames": list(
-                range(model.input_length + 1, model.input_length + horizon + 1)
-            ),
-        }
-        summary["scores"] = {
-            "mean": results["mean"],
-            "per_frame": results["per_frame"],
-        }
+        results = _frame_scores(model, horizon, writer, summary)
         paths = reports.write_reports(
             out_dir, {**results, "model": model_name, "horizon": horizon}
         )
@@ -304,6 +284,38 @@ def forecast(
             f"{out_dir / SUMMARY_FILE}"
         )
     return summary
+
+
+def _summary(model, model_name, source, horizon, writer, started, **extra):
+    """The summary.json of a forecast run, before its scores."""
+    return {
+        "model": model_name,
+        "model_class": type(model).__name__,
+        "backend": keras.backend.backend(),
+        "source": str(source),
+        **extra,
+        "context_length": model.input_length,
+        "horizon": horizon,
+        "frame_shape": list(model.frame_shape),
+        "num_sequences": len(writer.entries),
+        "sequences": writer.entries,
+        "seconds": round(time.time() - started, 1),
+    }
+
+
+def _frame_scores(model, horizon: int, writer, summary: dict) -> dict:
+    """The frame metrics of every scored sequence, also put in `summary`."""
+    results = {
+        **writer.metrics.result(),
+        "frames": list(
+            range(model.input_length + 1, model.input_length + horizon + 1)
+        ),
+    }
+    summary["scores"] = {
+        "mean": results["mean"],
+        "per_frame": results["per_frame"],
+    }
+    return results
 
 
 def _check_radar_options(fit, convert_channels, value_range, key) -> None:
@@ -355,35 +367,22 @@ def _forecast_radar(
     )
     _open_out_dir(out_dir)
     writer.write(radar, fields)
-    summary = {
-        "model": model_name,
-        "model_class": type(model).__name__,
-        "backend": keras.backend.backend(),
-        "source": str(source),
-        "data_kind": "radar",
-        "unit": radar.settings.unit,
-        "timestep_minutes": timestep,
-        "context_length": model.input_length,
-        "horizon": horizon,
-        "frame_shape": list(model.frame_shape),
-        "num_sequences": len(writer.entries),
-        "sequences": writer.entries,
-        "seconds": round(time.time() - started, 1),
-    }
+    summary = _summary(
+        model,
+        model_name,
+        source,
+        horizon,
+        writer,
+        started,
+        data_kind="radar",
+        unit=radar.settings.unit,
+        timestep_minutes=timestep,
+    )
     if score:
-        results = {
-            **writer.metrics.result(),
-            "frames": list(
-                range(model.input_length + 1, model.input_length + horizon + 1)
-            ),
-            "nowcast": {
-                "unit": radar.settings.unit,
-                "methods": {nowcasting.MODEL_NAME: writer.nowcast.result()},
-            },
-        }
-        summary["scores"] = {
-            "mean": results["mean"],
-            "per_frame": results["per_frame"],
+        results = _frame_scores(model, horizon, writer, summary)
+        results["nowcast"] = {
+            "unit": radar.settings.unit,
+            "methods": {nowcasting.MODEL_NAME: writer.nowcast.result()},
         }
         summary["nowcast"] = results["nowcast"]
         paths = reports.write_reports(
