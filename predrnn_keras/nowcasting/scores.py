@@ -396,9 +396,8 @@ def csi_plot(
     Returns:
         uint8 RGB picture of 480 x 320 pixels.
     """
-    from matplotlib.ticker import MaxNLocator
-
-    from predrnn_keras.plots import new_figure, render
+    from predrnn_keras.plots import new_figure
+    from predrnn_keras.plots import render
 
     first = _check_same_axes(results_by_method)
     threshold = first["thresholds"][threshold_index]
@@ -419,7 +418,10 @@ def csi_plot(
     ax.set_ylabel("CSI", fontsize=8)
     ax.set_ylim(0.0, 1.0)
     ax.tick_params(labelsize=7)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # Ticks on the lead times themselves, at most about eight of them.
+    leads = first["lead_minutes"]
+    step = max(1, math.ceil(len(leads) / 8))
+    ax.set_xticks(leads[step - 1 :: step])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return render(figure)[..., :3]
