@@ -12,7 +12,6 @@ import pytest
 pytest.importorskip("pysteps")
 pytest.importorskip("h5py")
 
-from predrnn_keras import config as recipe_config  # noqa: E402
 from predrnn_keras.cli.predict import main as predict_main  # noqa: E402
 from predrnn_keras.data.data_error import DataError  # noqa: E402
 from predrnn_keras.data.radar import get_importer  # noqa: E402
@@ -29,8 +28,7 @@ from tests.radar_files import knmi_path  # noqa: E402
 from tests.radar_files import rain_blob  # noqa: E402
 from tests.radar_files import write_knmi_hdf5  # noqa: E402
 from tests.radar_files import write_knmi_series  # noqa: E402
-from tests.workflow_helpers import randomize  # noqa: E402
-from tests.workflow_helpers import tiny_recipe  # noqa: E402
+from tests.workflow_helpers import untrained_run  # noqa: E402
 
 START = datetime.datetime(2010, 8, 26, 0, 0)
 STEP = datetime.timedelta(minutes=5)
@@ -42,18 +40,11 @@ THRESHOLDS, SCALES = [0.1, 1.0], [1, 3]
 def untrained_radar_run(run_dir, data: dict):
     """A run folder of the tiny recipe on radar `data`, holding a
     randomised best.keras (no training)."""
-    run_dir.mkdir(parents=True)
-    raw = tiny_recipe(
-        evaluate={"thresholds": THRESHOLDS, "fss_scales": SCALES}
+    return untrained_run(
+        run_dir,
+        data=data,
+        evaluate={"thresholds": THRESHOLDS, "fss_scales": SCALES},
     )
-    raw["data"] = data
-    recipe = recipe_config.recipe_from_dict(raw)
-    recipe_config.dump_recipe(recipe, run_dir / "recipe.toml")
-    model = recipe_config.build_model(recipe)
-    randomize(model)
-    model.optimizer.build(model.trainable_variables)
-    model.save(run_dir / "best.keras")
-    return run_dir
 
 
 @pytest.fixture(scope="module")

@@ -170,11 +170,18 @@ def randomize(model, seed=0):
         weight.assign(value.astype("float32"))
 
 
-def untrained_run(run_dir, **sections) -> Path:
-    """A run folder of the tiny recipe holding a randomised best.keras."""
+def untrained_run(run_dir, data=None, **sections) -> Path:
+    """A run folder of the tiny recipe holding a randomised best.keras.
+
+    `data`, if given, replaces the whole `[data]` table; `sections` update
+    the others.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True)
-    recipe = recipe_config.recipe_from_dict(tiny_recipe(**sections))
+    raw = tiny_recipe(**sections)
+    if data is not None:
+        raw["data"] = data
+    recipe = recipe_config.recipe_from_dict(raw)
     recipe_config.dump_recipe(recipe, run_dir / "recipe.toml")
     model = recipe_config.build_model(recipe)
     randomize(model)
