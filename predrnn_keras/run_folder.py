@@ -279,18 +279,24 @@ def model_file(target, which: str = "best") -> Path:
     return target
 
 
-def resolve_target(target, recipe_path=None, which: str = "best"):
+def resolve_target(
+    target, recipe_path=None, which: str = "best", require_recipe=True
+):
     """Finds the model file and the recipe of an evaluation target.
 
     Args:
-        target: a run folder or a `.keras` file (see `model_file`).
+        target: a run folder, a `.keras` file or a shipped model's name (see
+            `model_file`).
         recipe_path: a recipe for a `.keras` file outside a run folder (or
             to evaluate on other data).
         which: "best" or "last" model of a run folder.
+        require_recipe: raise when no recipe is known; False returns None as
+            the recipe of a `.keras` file outside a run folder.
 
     Returns:
         `(model_path, recipe_source, run_dir)`: `recipe_source` is a path to
-        a TOML recipe; `run_dir` is None outside a run folder.
+        a TOML recipe (or None, see `require_recipe`); `run_dir` is None
+        outside a run folder.
 
     Raises:
         RunFolderError: no model, or no recipe to evaluate it with.
@@ -302,6 +308,8 @@ def resolve_target(target, recipe_path=None, which: str = "best"):
     run_dir = run.path if run.is_run_folder() else None
     if recipe_path is None:
         if run_dir is None:
+            if not require_recipe:
+                return model_path, None, None
             raise RunFolderError(
                 f"{target} is not in a run folder: pass --recipe to say "
                 "which data to evaluate it on."

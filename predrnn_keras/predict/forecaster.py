@@ -19,9 +19,8 @@ from predrnn_keras.predict.inputs import Conversion
 from predrnn_keras.predict.inputs import find_sources
 from predrnn_keras.predict.inputs import fit_frames
 from predrnn_keras.predict.inputs import read_sequences
-from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import free_output_path
-from predrnn_keras.run_folder import model_file
+from predrnn_keras.run_folder import resolve_target
 from predrnn_keras.utils import files
 
 SUMMARY_FILE = "summary.json"
@@ -59,20 +58,14 @@ def load_model(model, which: str = "best", recipe=None):
 def _load(model, which: str = "best", recipe=None):
     """`load_model`'s `(model, name, horizon)` and the recipe, or None."""
     import predrnn_keras.models  # noqa: F401 (registers the classes)
-    from predrnn_keras import pretrained
 
     recipe_path = None
     if isinstance(model, keras.Model):
         loaded, name = model, type(model).__name__
     else:
-        if pretrained.is_name(model):
-            path = pretrained.model_path(model)
-            recipe_path = pretrained.recipe_path(model)
-        else:
-            path = model_file(model, which)
-            run = RunFolder(path.parent)
-            if run.is_run_folder():
-                recipe_path = run.recipe_path
+        path, recipe_path, _ = resolve_target(
+            model, which=which, require_recipe=False
+        )
         loaded = keras.saving.load_model(path, compile=False)
         name = str(model)
     if recipe is None and recipe_path is not None:
