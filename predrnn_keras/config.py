@@ -446,6 +446,21 @@ def learning_rate_schedule(recipe: dict, learning_rate=None):
     )
 
 
+def optimizer_schedule(optimizer):
+    """The learning-rate schedule `optimizer` was built with, or None for a
+    constant rate.
+
+    Read before `fit` on JAX, which detaches the optimiser's variables
+    during it.
+    """
+    import keras
+
+    rate = optimizer._learning_rate
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return rate
+    return None
+
+
 def recipe_frame_shape(
     recipe: dict, missing_ok: bool = False
 ) -> tuple[int, int, int]:

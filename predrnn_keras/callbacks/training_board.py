@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from predrnn_keras.config import optimizer_schedule
 from predrnn_keras.models import schedules
 from predrnn_keras.plots import sequence_grid
 
@@ -107,10 +108,8 @@ class TrainingBoard(keras.callbacks.Callback):
             for name in ("train", "validation")
         }
         # Read while the variables are attached (JAX detaches them in fit).
-        rate = self.model.optimizer._learning_rate
-        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-            self._learning_rate = rate
-        else:
+        self._learning_rate = optimizer_schedule(self.model.optimizer)
+        if self._learning_rate is None:
             self._learning_rate = float(
                 ops.convert_to_numpy(self.model.optimizer.learning_rate)
             )

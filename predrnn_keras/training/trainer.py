@@ -314,10 +314,7 @@ def _resume_learning_rate(model, learning_rate: float) -> None:
     """A constant learning rate follows the recipe (and the number of
     replicas) on resuming; a schedule resumes as saved, at the optimiser's
     step."""
-    if isinstance(
-        model.optimizer._learning_rate,
-        keras.optimizers.schedules.LearningRateSchedule,
-    ):
+    if recipe_config.optimizer_schedule(model.optimizer) is not None:
         return
     current = float(ops.convert_to_numpy(model.optimizer.learning_rate))
     if current != learning_rate:
