@@ -22,6 +22,18 @@ def add_backend_argument(parser):
     )
 
 
+def add_which_argument(parser, flag):
+    """Adds `flag` ("--model" or "--which"): "best" (default) or "last"
+    model of a run folder, collected in `which`."""
+    parser.add_argument(
+        flag,
+        dest="which",
+        choices=["best", "last"],
+        default="best",
+        help="which model of a run folder (default: best)",
+    )
+
+
 def add_overrides_argument(parser, example):
     """Adds `--set SECTION.KEY=VALUE` (repeatable), collected in `overrides`."""
     parser.add_argument(

@@ -19,6 +19,7 @@ import sys
 
 from predrnn_keras.cli import add_backend_argument
 from predrnn_keras.cli import add_overrides_argument
+from predrnn_keras.cli import add_which_argument
 from predrnn_keras.cli import start
 
 
@@ -37,12 +38,7 @@ def parse_args(argv=None):
         help="recipe with the test data (default: the run folder's recipe)",
     )
     add_overrides_argument(parser, "--set evaluate.horizon=20")
-    parser.add_argument(
-        "--model",
-        choices=["best", "last"],
-        default="best",
-        help="which model of a run folder (default: best)",
-    )
+    add_which_argument(parser, "--model")
     parser.add_argument("--out", help="output folder (must not exist)")
     parser.add_argument(
         "--export",
@@ -84,7 +80,7 @@ def main(argv=None):
     try:
         if args.export_only:
             model_path, recipe_source, _ = resolve_target(
-                args.target, args.recipe, args.model
+                args.target, args.recipe, args.which
             )
             recipe = recipe_config.load_recipe(recipe_source, args.overrides)
             model = keras.saving.load_model(model_path)
@@ -94,7 +90,7 @@ def main(argv=None):
                 recipe_path=args.recipe,
                 overrides=args.overrides,
                 out_dir=args.out,
-                which=args.model,
+                which=args.which,
                 verbose=verbose,
             )
         if args.export:

@@ -31,6 +31,7 @@ import argparse
 import sys
 
 from predrnn_keras.cli import add_backend_argument
+from predrnn_keras.cli import add_which_argument
 from predrnn_keras.cli import start
 
 
@@ -55,12 +56,7 @@ def parse_args(argv=None):
         help="the model's recipe, for a .keras file outside a run folder "
         "(default: the run folder's or shipped model's)",
     )
-    parser.add_argument(
-        "--which",
-        choices=["best", "last"],
-        default="best",
-        help="which model of a run folder (default: best)",
-    )
+    add_which_argument(parser, "--which")
     parser.add_argument(
         "--horizon",
         type=int,
