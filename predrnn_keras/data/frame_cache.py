@@ -69,20 +69,29 @@ def default_cache_dir() -> Path:
     return Path(root).expanduser() / "predrnn_keras"
 
 
-def _fingerprint(clips: Sequence[Clip], settings: dict) -> str:
+def fingerprint(settings, files) -> str:
+    """16 hex digits that change with `settings` (anything JSON can write)
+    and with the name, path, size and modification time of each file.
+
+    Args:
+        settings: the values that change what is decoded from the files.
+        files: `(name, path)` pairs: the files and what they are part of.
+
+    Raises:
+        DataError: a file cannot be read.
+    """
     digest = hashlib.sha256()
-    digest.update(json.dumps([_CACHE_VERSION, settings]).encode())
-    for clip in clips:
-        for file in clip.files:
-            try:
-                stat = file.stat()
-            except OSError as err:
-                raise DataError(
-                    file, f"cannot be read ({err.strerror})"
-                ) from err
-            digest.update(
-                f"{clip.name}\0{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
-            )
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for name, file in files:
+        try:
+            stat = Path(file).stat()
+        except OSError as err:
+            raise DataError(
+                file, f"cannot be read ({err.strerror})"
+            ) from None
+        digest.update(
+            f"{name}\0{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
+        )
     return digest.hexdigest()[:16]
 
 
@@ -178,7 +187,9 @@ def cache_frames(
     """
     settings = {"image_size": image_size, "channels": channels}
     root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    folder = root / f"{label}-{_fingerprint(clips, settings)}"
+    files = [(clip.name, file) for clip in clips for file in clip.files]
+    digest = fingerprint([_CACHE_VERSION, settings], files)
+    folder = root / f"{label}-{digest}"
     index_path = folder / "index.json"
     if not index_path.is_file():
         _build(clips, folder, image_size, channels)

@@ -23,7 +23,6 @@ radar extra, imported only when this reader is used.
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -551,7 +550,9 @@ def read_radar_file(path: Path, settings: RadarSettings, importer) -> np.ndarray
 
 
 def _cache_folder(settings: RadarSettings, files) -> Path:
-    digest = hashlib.sha256()
+    from predrnn_keras.data.frame_cache import default_cache_dir
+    from predrnn_keras.data.frame_cache import fingerprint
+
     key = {
         "version": _CACHE_VERSION,
         "importer": settings.importer,
@@ -560,19 +561,11 @@ def _cache_folder(settings: RadarSettings, files) -> Path:
         "crop": settings.crop,
         "image_size": settings.image_size,
     }
-    digest.update(json.dumps(key, sort_keys=True, default=str).encode())
-    for _, file in files:
-        try:
-            stat = file.stat()
-        except OSError as error:
-            raise DataError(file, f"cannot be read ({error.strerror})") from None
-        digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    digest = fingerprint(key, [(str(time), file) for time, file in files])
     root = settings.cache_dir
     if root is None:
-        from predrnn_keras.data.frame_cache import default_cache_dir
-
         root = default_cache_dir()
-    return Path(root) / f"radar-{digest.hexdigest()[:16]}"
+    return Path(root) / f"radar-{digest}"
 
 
 def cache_series(
