@@ -133,6 +133,7 @@ def build_dataset(
     start_batch: int = 0,
     shard_index: int = 0,
     num_shards: int = 1,
+    reader=None,
 ) -> tf.data.Dataset:
     """Streams a split of the data a recipe's `[data]` table names.
 
@@ -179,6 +180,8 @@ def build_dataset(
             multi-worker run): `batch_size` stays the global batch size, the
             shards of a batch together are the batch the unsharded pipeline
             yields, and no two shards read the same sequence.
+        reader: the reader `make_reader(config, split, total_length, seed)`
+            returns, where the caller needs it too; made here when None.
 
     Returns:
         A prefetching `tf.data.Dataset` of float32 tensors
@@ -200,7 +203,8 @@ def build_dataset(
     _check_int("start_batch", start_batch, 0)
     _check_int("num_shards", num_shards, 1)
     _check_int("shard_index", shard_index, 0)
-    reader = make_reader(config, split, total_length, seed)
+    if reader is None:
+        reader = make_reader(config, split, total_length, seed)
     height, width = reader.frame_shape[:2]
     if height % patch_size or width % patch_size:
         raise DataError(

@@ -82,6 +82,9 @@ def evaluate_model(
     context_length = model.input_length
     horizon = settings["horizon"]
     total_length = context_length + horizon
+    reader = make_reader(
+        recipe["data"], "test", total_length, recipe["train"]["seed"]
+    )
     dataset = build_dataset(
         recipe["data"],
         "test",
@@ -89,12 +92,12 @@ def evaluate_model(
         total_length=total_length,
         patch_size=model.patch_size,
         seed=recipe["train"]["seed"],
+        reader=reader,
     )
     nowcast = None
     if recipe["data"]["kind"] == "radar":
         from predrnn_keras.nowcasting.evaluation import NowcastEvaluation
 
-        reader = make_reader(recipe["data"], "test", total_length)
         nowcast = NowcastEvaluation(reader, settings, horizon)
     limit = settings["num_sequences"] or None
     batches = int(dataset.cardinality())
@@ -156,13 +159,12 @@ def evaluate_model(
         "frames": list(range(context_length + 1, total_length + 1)),
         "mean": result["mean"],
         "per_frame": result["per_frame"],
-        "seconds": round(time.time() - started, 1),
     }
     if nowcast:
         from predrnn_keras.nowcasting import evaluation as nowcasting
 
         results["nowcast"] = nowcast.result()
-        results["seconds"] = round(time.time() - started, 1)
+    results["seconds"] = round(time.time() - started, 1)
     paths = reports.write_reports(out_dir, results)
     if nowcast:
         paths["nowcast"] = nowcasting.write_nowcast_reports(
