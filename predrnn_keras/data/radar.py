@@ -35,6 +35,8 @@ import numpy as np
 
 from predrnn_keras.data import config_checks
 from predrnn_keras.data.data_error import DataError
+from predrnn_keras.data.frame_cache import default_cache_dir
+from predrnn_keras.data.frame_cache import fingerprint
 from predrnn_keras.data.mapped_array import MappedArray
 from predrnn_keras.data.sequence_reader import SequenceReader
 from predrnn_keras.nowcasting.extra import INSTALL
@@ -550,9 +552,6 @@ def read_radar_file(path: Path, settings: RadarSettings, importer) -> np.ndarray
 
 
 def _cache_folder(settings: RadarSettings, files) -> Path:
-    from predrnn_keras.data.frame_cache import default_cache_dir
-    from predrnn_keras.data.frame_cache import fingerprint
-
     key = {
         "version": _CACHE_VERSION,
         "importer": settings.importer,
