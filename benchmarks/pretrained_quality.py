@@ -89,7 +89,7 @@ def main(argv=None):
     import keras
 
     import predrnn_keras.models  # noqa: F401 (registers the classes)
-    from predrnn_keras import config as recipe_config
+    from predrnn_keras import recipe_config
     from predrnn_keras.hardware import describe_machine
     from predrnn_keras.run_folder import RunFolder
     from predrnn_keras.run_folder import resolve_target

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from predrnn_keras.config import toml_value
+from predrnn_keras.recipe_config import toml_value
 from predrnn_keras.models.variants import VARIANTS
 from predrnn_keras.recipe_schema import DATA_SECTION
 from predrnn_keras.recipe_schema import SCHEMA

@@ -3,7 +3,7 @@
 A recipe (docs/recipes.md) is a TOML file of tables. `SCHEMA` lists every key
 of `[model]`, `[train]`, `[distribution]` and `[evaluate]`; the `[data]`
 table belongs to the data readers (`predrnn_keras.data`), which check it
-themselves. `predrnn_keras.config` merges recipes through this schema, the
+themselves. `predrnn_keras.recipe_config` merges recipes through this schema, the
 checkpoint converter (`predrnn_keras.convert`) reads its `[model]` table
 through it and `predrnn_keras.recipe_docs` writes docs/recipes.md from it.
 
@@ -13,7 +13,7 @@ differ by variant; variant, sampling and fast-path names come from the
 modules that define them. Every constructor argument is a `[model]` key but
 `seed`, which is `train.seed`; `loss`, `loss_thresholds` and `loss_weights`,
 which are `[train]` keys (the thresholds in the data's units,
-`predrnn_keras.config.model_units` converts them); and `unroll`, which the
+`predrnn_keras.recipe_config.model_units` converts them); and `unroll`, which the
 backend decides.
 """
 

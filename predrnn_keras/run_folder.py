@@ -31,7 +31,7 @@ try:
 except ImportError:  # Windows: no advisory locks, no protection.
     fcntl = None
 
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 from predrnn_keras import pretrained
 from predrnn_keras.utils import files
 

@@ -10,8 +10,8 @@ from absl.testing import parameterized
 
 from predrnn_keras import PredRNN
 from predrnn_keras import PredRNNV2
-from predrnn_keras import config as recipe_config
-from predrnn_keras.config import RecipeError
+from predrnn_keras import recipe_config
+from predrnn_keras.recipe_config import RecipeError
 from predrnn_keras.recipe_schema import check_value
 from predrnn_keras.recipe_schema import field_default
 from tests.test_case import TestCase

@@ -22,8 +22,8 @@ import keras
 import numpy as np
 import pytest
 
-from predrnn_keras import config as recipe_config
-from predrnn_keras.config import RecipeError
+from predrnn_keras import recipe_config
+from predrnn_keras.recipe_config import RecipeError
 from predrnn_keras.data import build_dataset
 from predrnn_keras.distribution import DistributionError
 from predrnn_keras.distribution import Placement

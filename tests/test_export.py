@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 from predrnn_keras.export import ExportError
 from predrnn_keras.export import export_saved_model
 from tests.workflow_helpers import run_python

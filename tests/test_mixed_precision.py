@@ -14,7 +14,7 @@ from absl.testing import parameterized
 from keras import ops
 
 from predrnn_keras import PredRNNV2
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 from predrnn_keras.layers import PredRNNCell
 from predrnn_keras.layers import SpatioTemporalLSTM
 from tests import numpy_reference as ref

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 from predrnn_keras import pretrained
 from predrnn_keras.evaluation import evaluate
 from predrnn_keras.models import PredRNN

@@ -3,7 +3,7 @@ export find their model (no training here: see test_train_resume.py)."""
 
 import pytest
 
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import RunFolderError
 from predrnn_keras.run_folder import default_evaluation_dir

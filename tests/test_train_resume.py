@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 from predrnn_keras.training import NonFiniteLossError
 from predrnn_keras.training import RunFolder
 from predrnn_keras.training import RunFolderError

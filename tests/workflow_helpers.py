@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from predrnn_keras.config import optimizer_schedule
+from predrnn_keras.recipe_config import optimizer_schedule
 from predrnn_keras.models import schedules
 from predrnn_keras.plots import sequence_grid
 

@@ -69,7 +69,7 @@ def main(argv=None):
 
     import keras
 
-    from predrnn_keras import config as recipe_config
+    from predrnn_keras import recipe_config
     from predrnn_keras.evaluation import EvaluationError
     from predrnn_keras.evaluation import evaluate
     from predrnn_keras.evaluation import resolve_target

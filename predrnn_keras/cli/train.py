@@ -89,8 +89,8 @@ def main(argv=None):
     args = parse_args(argv)
     start(args.backend)
 
-    from predrnn_keras.config import RecipeError
-    from predrnn_keras.config import load_recipe
+    from predrnn_keras.recipe_config import RecipeError
+    from predrnn_keras.recipe_config import load_recipe
     from predrnn_keras.training import NonFiniteLossError
     from predrnn_keras.training import RunFolderError
     from predrnn_keras.training import train

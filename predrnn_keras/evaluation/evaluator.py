@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 from predrnn_keras.data import build_dataset
 from predrnn_keras.data import make_reader
 from predrnn_keras.evaluation import reports

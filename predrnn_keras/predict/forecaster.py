@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import keras
 import numpy as np
 
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 from predrnn_keras.data.data_error import DataError
 from predrnn_keras.evaluation import reports
 from predrnn_keras.metrics import FrameMetrics
@@ -42,7 +42,7 @@ def load_model(model, which: str = "best", recipe=None):
             folder, or the name of a shipped model.
         which: "best" or "last" model of a run folder.
         recipe: the model's recipe (a TOML file, or a complete recipe as
-            `config.load_recipe` returns it) instead of its run folder's or
+            `recipe_config.load_recipe` returns it) instead of its run folder's or
             shipped model's; needed for a `.keras` file outside a run
             folder to read radar files.
 

@@ -9,7 +9,7 @@ import time
 import keras
 from keras import ops
 
-from predrnn_keras import config as recipe_config
+from predrnn_keras import recipe_config
 from predrnn_keras.callbacks import NaNGuard
 from predrnn_keras.callbacks import RunCheckpoint
 from predrnn_keras.callbacks import TrainingBoard
@@ -102,7 +102,7 @@ def train(
     `RunFolder.open` for the rules that protect existing outputs.
 
     Args:
-        recipe: a complete recipe (`config.load_recipe`).
+        recipe: a complete recipe (`recipe_config.load_recipe`).
         run_dir: the run folder.
         overwrite: delete an existing run folder first.
         verbose: 1 for a progress bar and messages, 0 for silence.

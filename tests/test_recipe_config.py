@@ -5,8 +5,8 @@ import tomllib
 import numpy as np
 import pytest
 
-from predrnn_keras import config as recipe_config
-from predrnn_keras.config import RecipeError
+from predrnn_keras import recipe_config
+from predrnn_keras.recipe_config import RecipeError
 from predrnn_keras.models import PredRNN
 from predrnn_keras.models import PredRNNV2
 from predrnn_keras.models.variants import VARIANTS
