@@ -14,7 +14,7 @@ sequences of two digits from the test digits, 10 -> 10 frames) with the
 metrics of `evaluate.py`, and prints the MSE per frame (summed over pixels,
 the papers' number), SSIM and PSNR. `--checkpoints` scores each checkpoint
 in RUN/checkpoints and the run's best model; `--json` writes the rows, in
-the form `python -m predrnn_keras.pretrained.package --curve` reads.
+the form `python -m predrnn_keras.cli.package --curve` reads.
 """
 
 import argparse

@@ -11,7 +11,7 @@ from predrnn_keras import pretrained
 from predrnn_keras.evaluation import evaluate
 from predrnn_keras.models import PredRNN
 from predrnn_keras.models import PredRNNV2
-from predrnn_keras.pretrained.package import package
+from predrnn_keras.cli.package import package
 from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import resolve_target
 from tests.workflow_helpers import REPO

@@ -21,8 +21,8 @@ metrics, the test MSE at several points of training, and the sha256 of
 
 `PredRNNV2.from_preset(name)` does the same, and every command line takes a
 name where it takes a model: `predict.py --model NAME`, `evaluate.py NAME`.
-`python -m predrnn_keras.pretrained.package RUN_FOLDER --name NAME` makes a
-folder like this one from a trained run.
+`predrnn-package RUN_FOLDER --name NAME` (`python -m
+predrnn_keras.cli.package`) makes a folder like this one from a trained run.
 """
 
 import hashlib

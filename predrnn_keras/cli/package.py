@@ -1,5 +1,8 @@
-"""`python -m predrnn_keras.pretrained.package RUN_FOLDER --name NAME`:
-makes a shipped model from a trained run.
+"""`predrnn-package` (`python -m predrnn_keras.cli.package`): makes a shipped
+model from a trained run.
+
+    predrnn-package runs/RUN --name NAME --recipe recipes/RECIPE.toml
+    predrnn-package runs/RUN --name NAME --curve curve.json --overwrite
 
 Writes `predrnn_keras/pretrained/NAME/` (see `predrnn_keras.pretrained`):
 the run's best model without its optimizer state, the run's recipe, and a
@@ -19,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from predrnn_keras.cli import add_backend_argument
+from predrnn_keras.cli import add_which_argument
 from predrnn_keras.cli import start
 
 # Test scores copied into the manifest.
@@ -143,6 +148,7 @@ def _read_curve(path) -> list:
 
 
 def main(argv=None):
+    """Runs the command line; returns the exit status."""
     parser = argparse.ArgumentParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -154,10 +160,10 @@ def main(argv=None):
         "--recipe", default="", help="the repository's recipe that retrains it"
     )
     parser.add_argument("--curve", help="JSON of pretrained_quality.py")
-    parser.add_argument("--model", choices=["best", "last"], default="best")
+    add_which_argument(parser, "--model")
     parser.add_argument("--destination", help="default: the package")
     parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"])
+    add_backend_argument(parser)
     args = parser.parse_args(argv)
     start(args.backend)
     try:
@@ -167,7 +173,7 @@ def main(argv=None):
             description=args.description,
             source_recipe=args.recipe,
             curve=args.curve,
-            which=args.model,
+            which=args.which,
             destination=args.destination,
             overwrite=args.overwrite,
         )
