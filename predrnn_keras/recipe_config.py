@@ -25,6 +25,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from predrnn_keras import hardware
+from predrnn_keras.data import DataError
+from predrnn_keras.data import dataset_info
+from predrnn_keras.data import kinds
 from predrnn_keras.models.variants import model_class
 from predrnn_keras.recipe_schema import DATA_SECTION
 from predrnn_keras.recipe_schema import DEFAULT_VARIANT
@@ -103,20 +107,15 @@ def resolve(raw: dict) -> dict:
 
 def _check_data_table(data: dict) -> None:
     """Checks `kind` and the key names of `[data]` through the readers."""
-    from predrnn_keras.data import DATA_KINDS
-    from predrnn_keras.data import DataError
-    from predrnn_keras.data import dataset_info
-
+    known = ", ".join(repr(k) for k in kinds.names())
     if "kind" not in data:
         raise RecipeError(
-            "Recipe key data.kind is missing: expected one of "
-            + ", ".join(repr(k) for k in DATA_KINDS)
+            f"Recipe key data.kind is missing: expected one of {known}"
         )
-    if data["kind"] not in DATA_KINDS:
+    if data["kind"] not in kinds.names():
         raise RecipeError(
-            "Recipe key data.kind: expected one of "
-            + ", ".join(repr(k) for k in DATA_KINDS)
-            + f". Received: data.kind={data['kind']!r}"
+            f"Recipe key data.kind: expected one of {known}. "
+            f"Received: data.kind={data['kind']!r}"
         )
     try:
         dataset_info(data)
@@ -186,8 +185,6 @@ def _check_loss(recipe: dict) -> None:
             "Recipe key train.loss_thresholds: expected strictly increasing "
             f"values. Received: train.loss_thresholds={thresholds}"
         )
-    from predrnn_keras.data import DataError
-
     try:
         values = model_units(recipe["data"], thresholds)
     except RecipeError:
@@ -210,10 +207,9 @@ def _check_loss(recipe: dict) -> None:
 def model_units(data_config: dict, values) -> list[float]:
     """Values in the data's units (`train.loss_thresholds`) as the model's.
 
-    Radar data (`kind = "radar"`) is transformed to the model's [0, 1] values
-    as its frames are (`predrnn_keras.data.radar.to_model_units`): its values
-    are in mm/h or dBZ. The frames of every other kind are in [0, 1] already,
-    so the values are returned as they are.
+    The data kind's transform converts them as it converts the frames: radar
+    values in mm/h or dBZ become the model's [0, 1] values; the frames of
+    image kinds are in [0, 1] already, so their values must be too.
 
     Args:
         data_config: the recipe's `[data]` table.
@@ -223,22 +219,23 @@ def model_units(data_config: dict, values) -> list[float]:
         The values in the model's units, as floats.
 
     Raises:
-        RecipeError: for data other than radar, a value outside [0, 1].
+        RecipeError: a value the data's transform refuses (for images, one
+            outside [0, 1]).
     """
     values = [float(v) for v in values]
     if not values:
         return values
-    if data_config.get("kind") == "radar":
-        from predrnn_keras.data.radar import to_model_units
-
-        return [float(v) for v in to_model_units(data_config, values)]
-    if not all(0.0 <= v <= 1.0 for v in values):
+    transform = kinds.kind_of(data_config).transform(data_config)
+    try:
+        return [float(v) for v in transform.to_model_units(values)]
+    except (TypeError, ValueError) as error:
+        if isinstance(error, DataError):
+            raise
         raise RecipeError(
-            "Recipe key train.loss_thresholds: expected values in [0, 1], "
-            f"the frames' values of data.kind={data_config.get('kind')!r}. "
-            f"Received: train.loss_thresholds={values}"
-        )
-    return values
+            f"Recipe key train.loss_thresholds: {error} (data.kind="
+            f"{data_config.get('kind')!r}). Received: "
+            f"train.loss_thresholds={values}"
+        ) from None
 
 
 def load_recipe(
@@ -383,9 +380,7 @@ def resolve_precision(recipe: dict, saved: "dict | None" = None):
         precision = saved["train"]["precision"]
         reason = "the precision the run started in"
     else:
-        from predrnn_keras.hardware import auto_precision
-
-        precision, reason = auto_precision()
+        precision, reason = hardware.auto_precision()
     resolved = {**recipe, "train": {**recipe["train"], "precision": precision}}
     return resolved, reason
 
@@ -475,9 +470,6 @@ def recipe_frame_shape(
             `data.image_size` (default 64) and one channel instead of
             raising (to build a model without its data).
     """
-    from predrnn_keras.data import DataError
-    from predrnn_keras.data import dataset_info
-
     try:
         return dataset_info(recipe["data"]).frame_shape
     except DataError:

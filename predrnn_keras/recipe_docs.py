@@ -14,8 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from predrnn_keras.recipe_config import toml_value
+from predrnn_keras.data import kinds
 from predrnn_keras.models.variants import VARIANTS
+from predrnn_keras.recipe_config import toml_value
 from predrnn_keras.recipe_schema import DATA_SECTION
 from predrnn_keras.recipe_schema import SCHEMA
 from predrnn_keras.recipe_schema import SECTION_DOCS
@@ -61,8 +62,11 @@ def _value(value) -> str:
 
 
 def _type(field) -> str:
-    if field.choices:
-        return "one of " + ", ".join(_value(c) for c in field.choices)
+    choices = ", ".join(_value(c) for c in field.choices or ())
+    if choices and field.type.endswith("_list"):
+        return f"a list of {choices}"
+    if choices:
+        return f"one of {choices}"
     return type_name(field)
 
 
@@ -94,19 +98,20 @@ def _schema_section(section: str) -> list[str]:
 
 
 def _data_section() -> list[str]:
-    from predrnn_keras.data.dataset_builder import READER_MODULES
-
-    kinds = ", ".join(_value(kind) for kind in READER_MODULES)
+    names = ", ".join(_value(name) for name in kinds.names())
     lines = [
-        f"`kind` (required) is one of {kinds}.",
+        f"`kind` (required) is one of {names}.",
     ]
-    for kind, module in READER_MODULES.items():
-        summary = module.__doc__.strip().splitlines()[0]
+    for name in kinds.names():
+        kind = kinds.get(name)
         rows = [
             (key, data_key.type, _value(data_key.default), data_key.doc)
-            for key, data_key in module.KEYS.items()
+            for key, data_key in kind.keys.items()
         ]
-        lines += ["", f'### kind = "{kind}"', "", summary, "", *_table(rows)]
+        lines += [
+            "", f'### kind = "{name}"', "", kind.description, "",
+            *_table(rows),
+        ]
     return lines
 
 

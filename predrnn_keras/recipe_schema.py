@@ -25,6 +25,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
+from predrnn_keras import forecasters
 from predrnn_keras.backends import FAST_PATHS
 from predrnn_keras.models.sampled_training import LOSSES
 from predrnn_keras.models.schedules import SAMPLING_MODES
@@ -51,8 +52,8 @@ class Field:
     """One recipe key: its type, default, allowed values and meaning.
 
     Attributes:
-        kind: "int", "float", "bool", "str", "int_list" (non-empty) or
-            "float_list" (possibly empty).
+        type: "int", "float", "bool", "str", "int_list" (non-empty),
+            "float_list" or "str_list" (possibly empty).
         default: the value of a key the recipe leaves out; `FROM_MODEL` for
             the model constructor's default (see `field_default`).
         low: the smallest allowed value (of every item of a list).
@@ -60,15 +61,15 @@ class Field:
         doc: the meaning, one line.
     """
 
-    kind: str
+    type: str
     default: Any
     low: float | None = None
     choices: tuple | None = None
     doc: str = ""
 
 
-def _model(kind, low=None, choices=None, doc=""):
-    return Field(kind, FROM_MODEL, low=low, choices=choices, doc=doc)
+def _model(type, low=None, choices=None, doc=""):
+    return Field(type, FROM_MODEL, low=low, choices=choices, doc=doc)
 
 
 SCHEMA: dict[str, dict[str, Field]] = {
@@ -305,6 +306,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
             doc="radar data: the optical flow of the extrapolation baseline "
             "(pysteps.motion; LK: Lucas-Kanade), or none",
         ),
+        "baselines": Field(
+            "str_list",
+            ["persistence", "extrapolation"],
+            choices=forecasters.names(),
+            doc="radar data: the forecast methods scored beside the model "
+            "(predrnn_keras.forecasters)",
+        ),
     },
 }
 # The data readers check the [data] table (predrnn_keras.data).
@@ -340,62 +348,70 @@ def is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value) -> bool:
+    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+# What a value of each field type must be, in words, and the test of it.
+_TYPES = {
+    "int": ("an integer", is_int),
+    "float": ("a number", _is_number),
+    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "str": ("a string", lambda v: isinstance(v, str)),
+    "int_list": (
+        "a non-empty list of integers",
+        lambda v: isinstance(v, list) and len(v) > 0 and all(map(is_int, v)),
+    ),
+    "float_list": (
+        "a list of numbers",
+        lambda v: isinstance(v, list) and all(map(_is_number, v)),
+    ),
+    "str_list": (
+        "a list of strings",
+        lambda v: isinstance(v, list)
+        and all(isinstance(x, str) for x in v),
+    ),
+}
+# How a checked value is stored.
+_CONVERSIONS = {
+    "float": float,
+    "int_list": list,
+    "float_list": lambda v: [float(x) for x in v],
+    "str_list": list,
+}
+
+
 def type_name(field: Field) -> str:
     """What a value of `field` must be, in words ("an integer >= 1")."""
-    names = {
-        "int": "an integer",
-        "float": "a number",
-        "bool": "true or false",
-        "str": "a string",
-        "int_list": "a non-empty list of integers",
-        "float_list": "a list of numbers",
-    }
-    text = names[field.kind]
-    if field.choices:
+    text = _TYPES[field.type][0]
+    if field.choices and field.type.endswith("_list"):
+        text += " from " + ", ".join(repr(c) for c in field.choices)
+    elif field.choices:
         text = "one of " + ", ".join(repr(c) for c in field.choices)
     elif field.low is not None:
         text += f" >= {field.low:g}"
     return text
 
 
-def _has_type(field: Field, value) -> bool:
-    if field.kind == "int":
-        return is_int(value)
-    if field.kind == "float":
-        return (is_int(value) or isinstance(value, float)) and math.isfinite(
-            value
-        )
-    if field.kind == "bool":
-        return isinstance(value, bool)
-    if field.kind == "str":
-        return isinstance(value, str)
-    if field.kind == "float_list":
-        return isinstance(value, list) and all(
-            (is_int(v) or isinstance(v, float)) and math.isfinite(v)
-            for v in value
-        )
-    return (
-        isinstance(value, list)
-        and len(value) > 0
-        and all(is_int(v) for v in value)
-    )
+def _allowed(field: Field, value) -> bool:
+    """Whether a value of the right type is among the choices and >= low."""
+    values = value if isinstance(value, list) else [value]
+    if field.choices is not None:
+        if not field.type.endswith("_list"):
+            return value in field.choices
+        return all(v in field.choices for v in values)
+    if field.low is not None:
+        return all(v >= field.low for v in values)
+    return True
 
 
 def check_value(section: str, key: str, value):
     """Returns `value` as `section.key`'s type, or raises `RecipeError`."""
     field = SCHEMA[section][key]
-    ok = _has_type(field, value)
-    if ok and field.kind == "float":
-        value = float(value)
-    elif ok and field.kind == "int_list":
-        value = list(value)
-    elif ok and field.kind == "float_list":
-        value = [float(v) for v in value]
-    if ok and field.choices is not None:
-        ok = value in field.choices
-    if ok and field.low is not None:
-        values = value if isinstance(value, list) else [value]
-        ok = all(v >= field.low for v in values)
+    ok = _TYPES[field.type][1](value)
+    if ok:
+        value = _CONVERSIONS.get(field.type, lambda v: v)(value)
+        ok = _allowed(field, value)
     if not ok:
         name = f"{section}.{key}"
         raise RecipeError(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from predrnn_keras.data import DATA_KINDS
+from predrnn_keras.data import data_kinds
 from predrnn_keras.data import build_dataset
 from predrnn_keras.data import dataset_info
 from predrnn_keras.data import write_mnist_npz
@@ -56,7 +56,7 @@ def test_bad_arguments(kwargs, message):
         build_dataset(["moving_mnist"], "train")
 
 
-@pytest.mark.parametrize("kind", DATA_KINDS)
+@pytest.mark.parametrize("kind", data_kinds())
 def test_unknown_keys_are_named_with_the_accepted_ones(kind):
     hint = "mnist_path" if kind == "moving_mnist" else "path"
     typo = hint.replace("path", "paht")

@@ -5,6 +5,7 @@ import pytest
 
 pytest.importorskip("pysteps")
 
+from predrnn_keras import forecasters  # noqa: E402
 from predrnn_keras.nowcasting import baselines  # noqa: E402
 from predrnn_keras.nowcasting.scores import NowcastScores  # noqa: E402
 from predrnn_keras.nowcasting.transform import RadarTransform  # noqa: E402
@@ -108,14 +109,22 @@ def test_other_motion_methods(blob):
         assert nowcast.shape == (2, SIZE, SIZE)
 
 
-def test_batch_baselines(blob):
+def test_baselines_as_forecasters(blob):
     context, _ = blob
     batch = np.stack([context, context[:, :, ::-1]])
-    out = baselines.batch_baselines(batch, 3, RadarTransform(), "lk")
-    assert set(out) == {"persistence", "extrapolation"}
-    for nowcast in out.values():
+    transform = RadarTransform()
+    for name in ("persistence", "extrapolation"):
+        method = forecasters.get(name, transform=transform, motion="lk")
+        nowcast = method.forecast(batch, 3)
         assert nowcast.shape == (2, 3, SIZE, SIZE)
         assert nowcast.dtype == np.float32
+        for sequence, out in zip(batch, nowcast):
+            single = (
+                baselines.persistence(sequence, 3)
+                if name == "persistence"
+                else baselines.extrapolation(sequence, 3, "lk", transform)
+            )
+            np.testing.assert_array_equal(out, single)
     # The mirrored blob moves left.
     assert baselines.motion_field(batch[1])[0].mean() < -1.0
 
@@ -125,7 +134,9 @@ def test_unknown_method_and_bad_arguments(blob):
     with pytest.raises(ValueError, match="one of LK, DARTS, VET"):
         baselines.extrapolation(context, 2, method="optical")
     with pytest.raises(ValueError, match="one of LK"):
-        baselines.batch_baselines(context[None], 2, method="optical")
+        forecasters.get("extrapolation", motion="optical")
+    with pytest.raises(ValueError, match="forecast method in 'persistence'"):
+        forecasters.get("s-prog")
     with pytest.raises(ValueError, match=r"T >= 2"):
         baselines.extrapolation(context[-1:], 2)
     with pytest.raises(ValueError, match="positive int"):

@@ -1,6 +1,6 @@
 """docs/recipes.md: generated from the recipe schema, and up to date."""
 
-from predrnn_keras.data import DATA_KEYS
+from predrnn_keras.data import data_keys
 from predrnn_keras.recipe_docs import COMMAND
 from predrnn_keras.recipe_docs import DOCS_PATH
 from predrnn_keras.recipe_docs import main
@@ -23,7 +23,7 @@ def test_every_key_is_documented():
         for key, field in fields.items():
             assert field.doc, f"{section}.{key} has no doc"
             assert f"| `{key}` |" in text
-    for kind, keys in DATA_KEYS.items():
+    for kind, keys in data_keys().items():
         assert f'### kind = "{kind}"' in text
         for key in keys:
             assert f"| `{key}` |" in text

@@ -5,42 +5,21 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
-from predrnn_keras.data import array_reader
 from predrnn_keras.data import config_checks
-from predrnn_keras.data import decoding
-from predrnn_keras.data import frames_reader
-from predrnn_keras.data import kth
-from predrnn_keras.data import mnist_npy
-from predrnn_keras.data import mnist_npz
-from predrnn_keras.data import moving_mnist
-from predrnn_keras.data import radar
+from predrnn_keras.data import kinds
 from predrnn_keras.data.data_error import DataError
-from predrnn_keras.data.mapped_array import MappedArray
 from predrnn_keras.data.pipeline import make_dataset
 from predrnn_keras.data.sequence_reader import SequenceReader
 
-# The reader module of each `kind`; its docstring's first line says what it
-# reads and its `KEYS` are the keys of its `[data]` table.
-READER_MODULES = {
-    "moving_mnist": moving_mnist,
-    "mnist_npz": mnist_npz,
-    "mnist_npy": mnist_npy,
-    "kth": kth,
-    "frames": frames_reader,
-    "array": array_reader,
-    "radar": radar,
-}
-DATA_KINDS = tuple(READER_MODULES)
-# Each kind's keys (`config_checks.DataKey`s), as docs/recipes.md shows them.
-DATA_KEYS = {kind: module.KEYS for kind, module in READER_MODULES.items()}
-_FILE_READERS = {
-    "mnist_npz": mnist_npz.mnist_npz_reader,
-    "mnist_npy": mnist_npy.mnist_npy_reader,
-    "kth": kth.kth_reader,
-    "frames": frames_reader.frames_reader,
-    "array": array_reader.array_reader,
-    "radar": radar.radar_reader,
-}
+
+def data_kinds() -> tuple:
+    """The names of the registered data kinds (`predrnn_keras.data.kinds`)."""
+    return kinds.names()
+
+
+def data_keys() -> dict:
+    """Each registered kind's `[data]` keys, as docs/recipes.md shows them."""
+    return {name: kinds.get(name).keys for name in kinds.names()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,21 +44,6 @@ class DataInfo:
         return (self.height, self.width, self.channels)
 
 
-def _kind(config) -> str:
-    if not isinstance(config, Mapping):
-        raise TypeError(
-            "Expected the [data] table to be a dict. "
-            f"Received: {type(config).__name__}"
-        )
-    kind = config.get("kind")
-    if kind not in DATA_KINDS:
-        raise ValueError(
-            f"Expected [data] kind to be one of {', '.join(DATA_KINDS)}. "
-            f"Received: kind={kind!r}"
-        )
-    return kind
-
-
 def _check_int(name: str, value, low: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ValueError(
@@ -95,7 +59,7 @@ def make_reader(
 
     Args:
         config: the recipe's `[data]` table; `kind` picks the reader, one of
-            `DATA_KINDS`, and the other keys are that reader's (see
+            `data_kinds()`, and the other keys are that reader's (see
             `build_dataset`).
         split: "train", "val" or "test".
         total_length: frames per sequence.
@@ -108,7 +72,7 @@ def make_reader(
         ValueError: an unknown kind, key or value.
         DataError: data that cannot be read as configured.
     """
-    kind = _kind(config)
+    kind = kinds.kind_of(config)
     if split not in config_checks.SPLITS:
         raise ValueError(
             f"Expected split to be one of {', '.join(config_checks.SPLITS)}. "
@@ -116,11 +80,7 @@ def make_reader(
         )
     _check_int("total_length", total_length, 2)
     _check_int("seed", seed, 0)
-    if kind == "moving_mnist":
-        return moving_mnist.moving_mnist_reader(
-            config, split, total_length, seed
-        )
-    return _FILE_READERS[kind](config, split, total_length)
+    return kind.make_reader(config, split, total_length, seed)
 
 
 def build_dataset(
@@ -224,13 +184,6 @@ def build_dataset(
     )
 
 
-def _first_path(config: Mapping):
-    for name in ("path", "train_path", "test_path", "val_path"):
-        if config.get(name) is not None:
-            return config_checks.to_paths(name, config[name])[0]
-    return config_checks.get_path(config)
-
-
 def dataset_info(config: Mapping) -> DataInfo:
     """Returns the frame shape a `[data]` table yields, reading no frames.
 
@@ -243,35 +196,7 @@ def dataset_info(config: Mapping) -> DataInfo:
     Returns:
         The kind, height, width and channels.
     """
-    kind = _kind(config)
-    config_checks.check_keys(config, kind, DATA_KEYS[kind])
-    if kind in ("moving_mnist", "kth"):
-        height, width = config_checks.get_image_size(
-            config, DATA_KEYS[kind]["image_size"].default
-        )
-        return DataInfo(kind, height, width, 1)
-    if kind == "radar":
-        height, width = radar.radar_frame_shape(config)
-        return DataInfo(kind, height, width, 1)
-    path = _first_path(config)
-    if kind == "mnist_npz":
-        shape = MappedArray(path, "input_raw_data").shape
-        return DataInfo(kind, shape[2], shape[3], shape[1])
-    if kind == "mnist_npy":
-        shape = MappedArray(path).shape
-        return DataInfo(kind, shape[-2], shape[-1], 1)
-    if kind == "array":
-        shape = (*array_reader.open_array(path, config.get("key")).shape, 1)
-        return DataInfo(kind, shape[2], shape[3], shape[4])
-    image_size = config_checks.get_image_size(config)
-    channels = config_checks.get_choice(config, "channels", (1, 3, None), None)
-    if image_size is None or channels is None:
-        clip = frames_reader.find_clips(path)[0]
-        frames = (
-            next(decoding.iter_video(clip.files[0], chunk=1))
-            if clip.is_video
-            else decoding.read_image(clip.files[0])
-        )
-        image_size = image_size or frames.shape[1:3]
-        channels = channels or frames.shape[-1]
-    return DataInfo(kind, image_size[0], image_size[1], channels)
+    kind = kinds.kind_of(config)
+    config_checks.check_keys(config, kind.name, kind.keys)
+    height, width, channels = kind.frame_shape(config)
+    return DataInfo(kind.name, int(height), int(width), int(channels))

@@ -11,6 +11,7 @@ from keras import ops
 
 from predrnn_keras import recipe_config
 from predrnn_keras.data import build_dataset
+from predrnn_keras.data import kinds
 from predrnn_keras.data import make_reader
 from predrnn_keras.evaluation import reports
 from predrnn_keras.metrics import FrameMetrics
@@ -63,7 +64,9 @@ def evaluate_model(
 
     The model sees `model.input_length` true frames and predicts
     `evaluate.horizon` frames (which may exceed the training horizon); the
-    test sequences are read with `input_length + horizon` frames.
+    test sequences are read with `input_length + horizon` frames. The data
+    kind may add scores and pictures of its own (radar: the nowcasting
+    scores beside the baselines, `DataKind.evaluation_extras`).
 
     Args:
         model: a built `PredRNN` / `PredRNNV2`.
@@ -75,13 +78,13 @@ def evaluate_model(
 
     Returns:
         The results: `frames` (the 1-based numbers of the predicted frames),
-        `per_frame` and `mean` of every score, `count` and the settings.
+        `per_frame` and `mean` of every score, `count` and the settings,
+        and the kind's extras under their key.
     """
     out_dir = Path(out_dir)
     settings = recipe["evaluate"]
-    context_length = model.input_length
     horizon = settings["horizon"]
-    total_length = context_length + horizon
+    total_length = model.input_length + horizon
     reader = make_reader(
         recipe["data"], "test", total_length, recipe["train"]["seed"]
     )
@@ -94,97 +97,113 @@ def evaluate_model(
         seed=recipe["train"]["seed"],
         reader=reader,
     )
-    nowcast = None
-    if recipe["data"]["kind"] == "radar":
-        from predrnn_keras.nowcasting.evaluation import NowcastEvaluation
-
-        nowcast = NowcastEvaluation(reader, settings, horizon)
-    limit = settings["num_sequences"] or None
-    batches = int(dataset.cardinality())
-    if limit:
-        batches = min(batches, math.ceil(limit / settings["batch_size"]))
-    progress = (
-        keras.utils.Progbar(batches if batches > 0 else None)
-        if verbose
-        else None
+    extras = kinds.kind_of(recipe["data"]).evaluation_extras(
+        reader, settings, horizon
     )
-    metrics = FrameMetrics()
-    grid_parts = []
-    seen = 0
     started = time.time()
-    for step, batch in enumerate(dataset.as_numpy_iterator()):
-        if limit and seen >= limit:
-            break
-        if limit:
-            batch = batch[: limit - seen]
-        context = batch[:, :context_length]
-        truth = batch[:, context_length:]
-        pred = model.predict_future(context, horizon, batch_size=len(batch))
-        pred = np.clip(pred, 0.0, 1.0)
-        metrics.update(truth, pred)
-        fields = nowcast.update(context, truth, pred) if nowcast else None
-        for i in range(len(batch)):
-            index = seen + i
-            if index < settings["save_sequences"]:
-                save_sequence(
-                    out_dir,
-                    index + 1,
-                    context[i],
-                    truth[i],
-                    pred[i],
-                    settings["gif_fps"],
-                )
-                if nowcast:
-                    nowcast.save_gif(
-                        out_dir / "gifs" / f"{index + 1:04d}_rain.gif",
-                        fields,
-                        i,
-                        settings["gif_fps"],
-                    )
-        if sum(len(p[0]) for p in grid_parts) < GRID_SEQUENCES:
-            grid_parts.append((context, truth, pred))
-        seen += len(batch)
-        if progress is not None:
-            progress.update(step + 1)
-    result = metrics.result()
-    iteration = int(ops.convert_to_numpy(model.sampling_step))
-    results = {
-        "model": model_name,
-        "model_iteration": iteration,
-        "backend": keras.backend.backend(),
-        "data": recipe["data"],
-        "context_length": context_length,
-        "horizon": horizon,
-        "num_sequences": result["count"],
-        "frames": list(range(context_length + 1, total_length + 1)),
-        "mean": result["mean"],
-        "per_frame": result["per_frame"],
-    }
-    if nowcast:
-        from predrnn_keras.nowcasting import evaluation as nowcasting
-
-        results["nowcast"] = nowcast.result()
+    scoring = _score_test_split(
+        model, dataset, settings, out_dir, extras, verbose
+    )
+    results = _results(model, recipe, model_name, scoring["metrics"])
+    if extras is not None:
+        results[extras.key] = extras.result()
     results["seconds"] = round(time.time() - started, 1)
     paths = reports.write_reports(out_dir, results)
-    if nowcast:
-        paths["nowcast"] = nowcasting.write_nowcast_reports(
-            out_dir, results["nowcast"]
-        )
-    grid = None
-    if grid_parts:
-        parts = [np.concatenate(p)[:GRID_SEQUENCES] for p in zip(*grid_parts)]
-        grid = sequence_grid(*parts)
-        iio.imwrite(out_dir / "predictions_grid.png", grid)
+    if extras is not None:
+        paths[extras.key] = extras.write_reports(out_dir, results[extras.key])
+    grid = _write_grid(out_dir, scoring["grid_parts"])
     reports.write_tensorboard(
-        log_dir or evaluation_log_dir(out_dir), results, max(iteration, 0), grid
+        log_dir or evaluation_log_dir(out_dir),
+        results,
+        max(results["model_iteration"], 0),
+        grid,
     )
     if verbose:
-        saved = min(settings["save_sequences"], result["count"])
-        _print_summary(results, paths, out_dir, saved)
+        saved = min(settings["save_sequences"], results["num_sequences"])
+        _print_summary(results, paths, out_dir, saved, extras)
     return results
 
 
-def _print_summary(results: dict, paths: dict, out_dir: Path, saved: int):
+def _batches(dataset, settings: dict):
+    """The test batches, cut at `evaluate.num_sequences`, and their count."""
+    limit = settings["num_sequences"] or None
+    count = int(dataset.cardinality())
+    if limit:
+        count = min(count, math.ceil(limit / settings["batch_size"]))
+
+    def batches():
+        seen = 0
+        for batch in dataset.as_numpy_iterator():
+            if limit and seen >= limit:
+                return
+            if limit:
+                batch = batch[: limit - seen]
+            yield seen, batch
+            seen += len(batch)
+
+    return batches(), count
+
+
+def _score_test_split(model, dataset, settings, out_dir, extras, verbose):
+    """Predicts every test batch, scores it, saves the first sequences.
+
+    Returns:
+        `{"metrics": FrameMetrics, "grid_parts": [(context, truth, pred)]}`.
+    """
+    length, horizon = model.input_length, settings["horizon"]
+    batches, count = _batches(dataset, settings)
+    progress = (
+        keras.utils.Progbar(count if count > 0 else None) if verbose else None
+    )
+    metrics = FrameMetrics()
+    grid_parts = []
+    for step, (seen, batch) in enumerate(batches):
+        context, truth = batch[:, :length], batch[:, length:]
+        pred = model.predict_future(context, horizon, batch_size=len(batch))
+        pred = np.clip(pred, 0.0, 1.0)
+        metrics.update(truth, pred)
+        extra = extras.update(context, truth, pred) if extras else None
+        for i in range(min(len(batch), settings["save_sequences"] - seen)):
+            number, fps = seen + i + 1, settings["gif_fps"]
+            save_sequence(out_dir, number, context[i], truth[i], pred[i], fps)
+            if extras is not None:
+                extras.save_pictures(out_dir, number, extra, i, fps)
+        if sum(len(p[0]) for p in grid_parts) < GRID_SEQUENCES:
+            grid_parts.append((context, truth, pred))
+        if progress is not None:
+            progress.update(step + 1)
+    return {"metrics": metrics, "grid_parts": grid_parts}
+
+
+def _results(model, recipe, model_name, metrics) -> dict:
+    """The frame metrics of an evaluation, with its settings."""
+    result = metrics.result()
+    length, horizon = model.input_length, recipe["evaluate"]["horizon"]
+    return {
+        "model": model_name,
+        "model_iteration": int(ops.convert_to_numpy(model.sampling_step)),
+        "backend": keras.backend.backend(),
+        "data": recipe["data"],
+        "context_length": length,
+        "horizon": horizon,
+        "num_sequences": result["count"],
+        "frames": list(range(length + 1, length + horizon + 1)),
+        "mean": result["mean"],
+        "per_frame": result["per_frame"],
+    }
+
+
+def _write_grid(out_dir: Path, grid_parts: list):
+    """predictions_grid.png of the first sequences; returns the image."""
+    if not grid_parts:
+        return None
+    parts = [np.concatenate(p)[:GRID_SEQUENCES] for p in zip(*grid_parts)]
+    grid = sequence_grid(*parts)
+    iio.imwrite(out_dir / "predictions_grid.png", grid)
+    return grid
+
+
+def _print_summary(results, paths, out_dir: Path, saved: int, extras):
     """The console's view of an evaluation: table, means and files."""
     mean = results["mean"]
     print(
@@ -201,24 +220,8 @@ def _print_summary(results: dict, paths: dict, out_dir: Path, saved: int):
         f"{mean['psnr_8bit']:.2f} dB"
     )
     print(f"Reports: {paths['json']}, {paths['csv']}, {paths['plot']}")
-    if "nowcast" in results:
-        from predrnn_keras.nowcasting import evaluation as nowcasting
-
-        nowcast = results["nowcast"]
-        method = nowcast["extrapolation_method"]
-        baselines = "persistence" + (
-            f" and {method} optical-flow extrapolation"
-            if method != "none"
-            else ""
-        )
-        print(
-            f"\nNowcasting scores ({nowcast['unit']}, on the "
-            f"{nowcast['coverage']:.0%} of pixels the radar covers; "
-            f"baselines: {baselines}):"
-        )
-        print(nowcasting.format_nowcast(nowcast))
-        plots = ", ".join(str(p) for p in paths["nowcast"]["plots"])
-        print(f"Nowcasting scores: {paths['nowcast']['csv']}; CSI: {plots}")
+    if extras is not None:
+        print(extras.describe(results[extras.key], paths[extras.key]))
     if saved:
         print(
             f"Frames of {saved} sequences: {out_dir / 'frames'} "

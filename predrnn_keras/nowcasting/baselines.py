@@ -57,6 +57,15 @@ def _motion_method(method: str) -> tuple[str, str]:
     return name, MOTION_METHODS[name][0]
 
 
+def check_motion_method(method: str) -> str:
+    """Our name of a motion method given in any case (`MOTION_METHODS`).
+
+    Raises:
+        ValueError: a method not in `MOTION_METHODS`; the message lists them.
+    """
+    return _motion_method(method)[0]
+
+
 def persistence(context, horizon: int) -> np.ndarray:
     """The last context frame, repeated `horizon` times.
 
@@ -144,41 +153,3 @@ def extrapolation(
     extrapolate = require("pysteps.extrapolation").get_method("semilagrangian")
     nowcast = extrapolate(last, velocity, int(horizon), outval=no_rain)
     return np.nan_to_num(np.asarray(nowcast), nan=no_rain).astype(np.float32)
-
-
-def batch_baselines(
-    context_batch,
-    horizon: int,
-    transform: RadarTransform | None = None,
-    method: str = "LK",
-) -> dict:
-    """Both baselines for a batch of sequences.
-
-    Args:
-        context_batch: `(B, T, H, W)` in physical units.
-        horizon: number of lead steps.
-        transform: as `extrapolation` takes it.
-        method: the motion method of the extrapolation.
-
-    Returns:
-        `{"persistence": (B, horizon, H, W), "extrapolation": (B, horizon,
-        H, W)}`, float32.
-    """
-    context_batch = np.asarray(context_batch, np.float32)
-    if context_batch.ndim != 4:
-        raise ValueError(
-            "Expected context_batch of shape (B, T, H, W). "
-            f"Received: context_batch.shape={context_batch.shape}"
-        )
-    _motion_method(method)  # an unknown method fails before any work
-    return {
-        "persistence": np.stack(
-            [persistence(c, horizon) for c in context_batch]
-        ),
-        "extrapolation": np.stack(
-            [
-                extrapolation(c, horizon, method, transform)
-                for c in context_batch
-            ]
-        ),
-    }

@@ -4,33 +4,37 @@ import shutil
 import time
 from pathlib import Path
 
-import imageio.v3 as iio
 import keras
 import numpy as np
 
 from predrnn_keras import recipe_config
+from predrnn_keras.data import kinds
 from predrnn_keras.data.data_error import DataError
+from predrnn_keras.data.kinds import ForecastRequest
+from predrnn_keras.data.kinds import ForecastSource
+from predrnn_keras.data.kinds.forecast_source import FORECAST_ARRAY
+from predrnn_keras.data.kinds.forecast_source import FORECAST_GIF
+from predrnn_keras.data.kinds.forecast_source import PredictError
 from predrnn_keras.evaluation import reports
 from predrnn_keras.metrics import FrameMetrics
-from predrnn_keras.plots import comparison_frames
-from predrnn_keras.plots import save_gif
-from predrnn_keras.plots import to_grey_or_rgb_uint8
-from predrnn_keras.predict.inputs import Conversion
-from predrnn_keras.predict.inputs import find_sources
-from predrnn_keras.predict.inputs import fit_frames
-from predrnn_keras.predict.inputs import read_sequences
+from predrnn_keras.predict.frame_source import FrameSource
 from predrnn_keras.run_folder import free_output_path
 from predrnn_keras.run_folder import resolve_target
 from predrnn_keras.utils import files
 
 SUMMARY_FILE = "summary.json"
-FORECAST_ARRAY = "forecast.npy"
-FORECAST_GIF = "forecast.gif"
 DEFAULT_OUT = Path("predictions")
-
-
-class PredictError(ValueError):
-    """An output folder or option that cannot be used as asked."""
+__all__ = [
+    "DEFAULT_OUT",
+    "FORECAST_ARRAY",
+    "FORECAST_GIF",
+    "SUMMARY_FILE",
+    "PredictError",
+    "check_out_dir",
+    "forecast",
+    "load_model",
+    "open_source",
+]
 
 
 def load_model(model, which: str = "best", recipe=None):
@@ -57,8 +61,6 @@ def load_model(model, which: str = "best", recipe=None):
 
 def _load(model, which: str = "best", recipe=None):
     """`load_model`'s `(model, name, horizon)` and the recipe, or None."""
-    import predrnn_keras.models  # noqa: F401 (registers the classes)
-
     recipe_path = None
     if isinstance(model, keras.Model):
         loaded, name = model, type(model).__name__
@@ -115,13 +117,15 @@ def _open_out_dir(out_dir: Path) -> None:
     out_dir.mkdir(parents=True)
 
 
-def _unique(name: str, taken: set) -> str:
-    candidate, n = name, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{name}-{n}"
-    taken.add(candidate)
-    return candidate
+def open_source(source, recipe, request) -> ForecastSource:
+    """The `ForecastSource` of `source`: the one the model's data kind reads
+    (radar: a folder of radar files), else frames, videos and arrays."""
+    own = None
+    if recipe is not None:
+        own = kinds.kind_of(recipe["data"]).forecast_source(
+            source, recipe, request
+        )
+    return own if own is not None else FrameSource(source, request)
 
 
 def forecast(
@@ -149,21 +153,22 @@ def forecast(
     frames the truth the forecast is scored against (the metrics of
     `evaluate.py`, docs/evaluation.md).
 
-    For a model whose recipe has `[data] kind = "radar"`, a folder is a
-    folder of radar files, read as the recipe reads its data
-    (`predict.radar`): one sequence of the time steps the forecast needs,
-    forecast in the data's unit (mm/h or dBZ): `forecast.npy` is float32
-    `(horizon, H, W)` in that unit, the PNGs and the GIF are in pysteps'
-    rain colours, `summary.json` holds the context's and the forecast's
-    times and, with `score`, the nowcasting scores at the recipe's
-    `[evaluate]` thresholds and FSS scales besides the frame metrics.
-
     Per sequence, in `out_dir/<name>/`: `forecast_01.png ...` (8-bit),
     `forecast.gif` (context then forecast, beside the truth when scoring)
     and `forecast.npy` (float32 `(horizon, H, W, C)`, in the input's units:
     the value range the frames were read in). For the run:
     `summary.json`, and with `score` the reports `metrics.json`,
     `metrics_per_frame.csv` and `.png`.
+
+    A data kind may read inputs of its own (`DataKind.forecast_source`).
+    For a model whose recipe has `[data] kind = "radar"`, a folder is a
+    folder of radar files, read as the recipe reads its data: one sequence
+    of the time steps the forecast needs, forecast in the data's unit (mm/h
+    or dBZ): `forecast.npy` is float32 `(horizon, H, W)` in that unit, the
+    PNGs and the GIF are in pysteps' rain colours, `summary.json` holds the
+    context's and the forecast's times and, with `score`, the nowcasting
+    scores at the recipe's `[evaluate]` thresholds and FSS scales besides
+    the frame metrics.
 
     Args:
         model: a built model, a `.keras` file, a run folder or a shipped
@@ -195,7 +200,7 @@ def forecast(
     Raises:
         DataError: an input that cannot be read or fitted to the model.
         PredictError: an output folder that cannot be used, or options that
-            do not apply to radar files.
+            do not apply to the inputs of the model's data kind.
         MissingExtraError: radar files without the radar extra installed.
     """
     started = time.time()
@@ -203,208 +208,125 @@ def forecast(
     horizon = default_horizon if horizon is None else int(horizon)
     if horizon < 1:
         raise PredictError(f"Expected a horizon >= 1. Received: {horizon}")
-    if (
-        recipe is not None
-        and recipe["data"].get("kind") == "radar"
-        and Path(source).is_dir()
-    ):
-        _check_radar_options(fit, convert_channels, value_range, key)
-        return _forecast_radar(
-            model, model_name, recipe, source, out_dir, horizon, score,
-            overwrite, fps, verbose, started,
-        )
-    conversion = Conversion(
-        fit=fit,
-        channels=convert_channels,
-        value_range=None if value_range is None else tuple(value_range),
+    options = {
+        "--fit": fit,
+        "--convert-channels": convert_channels,
+        "--value-range": value_range,
+        "--key": key,
+    }
+    request = ForecastRequest(
+        model.input_length, horizon, score, model.frame_shape, fps, options
     )
-    sources = find_sources(source, key)
+    inputs = open_source(source, recipe, request)
     out_dir = check_out_dir(out_dir, overwrite)
-    total = sum(s.count for s in sources)
     if verbose:
-        print(
-            f"Forecasting {total} sequence(s) of {source} with {model_name}: "
-            f"{model.input_length} context frames -> {horizon} "
-            f"(backend {keras.backend.backend()}) -> {out_dir}"
-        )
-    progress = keras.utils.Progbar(total) if verbose else None
-    writer = _Writer(model, out_dir, horizon, score, fps)
-    taken = set()
-    pending = []
-    length = model.input_length
-    keep = ("first", length + horizon) if score else ("last", length)
-    for src in sources:
-        for sequence in read_sequences(src, key, keep):
-            sequence.name = _unique(sequence.name, taken)
-            _check_length(sequence, length, horizon, score)
-            frames, value_range_used = fit_frames(
-                sequence, model.frame_shape, conversion
-            )
-            context, truth = frames[:length], frames[length:] if score else None
-            pending.append((sequence, context, truth, value_range_used))
-            if len(pending) == batch_size:
-                writer.write_batch(pending)
-                pending = []
-                if progress is not None:
-                    progress.add(batch_size)
-    if pending:
-        writer.write_batch(pending)
-        if progress is not None:
-            progress.add(len(pending))
-    if not writer.entries:
+        print(inputs.describe(model_name, keras.backend.backend(), out_dir))
+    run = _Run(model, inputs, out_dir, request, verbose)
+    run.forecast_all(batch_size)
+    if not run.entries:
         raise DataError(source, "holds no sequence (an array of 0 sequences)")
-    summary = _summary(model, model_name, source, horizon, writer, started)
-    if score:
-        results = _frame_scores(model, horizon, writer, summary)
-        paths = reports.write_reports(
-            out_dir, {**results, "model": model_name, "horizon": horizon}
-        )
-        if verbose:
-            print(reports.format_table(results))
-            print(
-                "MSE per frame (sum over pixels): "
-                f"{results['mean']['mse_frame_sum']:.2f}; SSIM "
-                f"{results['mean']['ssim_8bit']:.3f}; PSNR "
-                f"{results['mean']['psnr_8bit']:.2f} dB; reports: "
-                f"{paths['json']}"
-            )
-    files.write_json(out_dir / SUMMARY_FILE, summary)
-    if verbose:
-        _print_notes(writer.entries)
-        print(
-            f"Forecasts of {len(writer.entries)} sequence(s): {out_dir}/NAME/ "
-            f"({FORECAST_GIF}, {FORECAST_ARRAY}, forecast_*.png); summary: "
-            f"{out_dir / SUMMARY_FILE}"
-        )
-    return summary
-
-
-def _summary(model, model_name, source, horizon, writer, started, **extra):
-    """The summary.json of a forecast run, before its scores."""
-    return {
+    summary = {
         "model": model_name,
         "model_class": type(model).__name__,
         "backend": keras.backend.backend(),
         "source": str(source),
-        **extra,
+        **inputs.summary_fields,
         "context_length": model.input_length,
         "horizon": horizon,
         "frame_shape": list(model.frame_shape),
-        "num_sequences": len(writer.entries),
-        "sequences": writer.entries,
+        "num_sequences": len(run.entries),
+        "sequences": run.entries,
         "seconds": round(time.time() - started, 1),
     }
-
-
-def _frame_scores(model, horizon: int, writer, summary: dict) -> dict:
-    """The frame metrics of every scored sequence, also put in `summary`."""
-    results = {
-        **writer.metrics.result(),
-        "frames": list(
-            range(model.input_length + 1, model.input_length + horizon + 1)
-        ),
-    }
-    summary["scores"] = {
-        "mean": results["mean"],
-        "per_frame": results["per_frame"],
-    }
-    return results
-
-
-def _check_radar_options(fit, convert_channels, value_range, key) -> None:
-    """Refuses the options of frames and arrays for radar files."""
-    given = [
-        name
-        for name, value in (
-            ("--fit", fit),
-            ("--convert-channels", convert_channels),
-            ("--value-range", value_range),
-            ("--key", key),
-        )
-        if value
-    ]
-    if given:
-        verb = "does" if len(given) == 1 else "do"
-        raise PredictError(
-            f"{', '.join(given)} {verb} not apply to radar files: the "
-            "recipe's [data] table says how they are read."
-        )
-
-
-def _forecast_radar(
-    model, model_name, recipe, source, out_dir, horizon, score, overwrite,
-    fps, verbose, started,
-) -> dict:
-    """`forecast` of a folder of radar files (`predict.radar`)."""
-    from predrnn_keras.nowcasting import evaluation as nowcasting
-    from predrnn_keras.predict import radar as radar_input
-
-    radar = radar_input.find_radar_folder(
-        source, recipe["data"], model.input_length, horizon, score
-    )
-    out_dir = check_out_dir(out_dir, overwrite)
-    timestep = radar.settings.timestep
-    if verbose:
-        print(
-            f"Forecasting from the radar files of {source} (context "
-            f"{radar.times[0]:%Y-%m-%d %H:%M} to "
-            f"{radar.times[model.input_length - 1]:%Y-%m-%d %H:%M}, "
-            f"{radar.settings.unit}) with {model_name}: "
-            f"{model.input_length} context frames -> {horizon} "
-            f"({horizon * timestep} min; backend {keras.backend.backend()}) "
-            f"-> {out_dir}"
-        )
-    fields = radar_input.read_fields(radar, model.frame_shape)
-    writer = radar_input.RadarWriter(
-        model, out_dir, horizon, score, fps, recipe["evaluate"], timestep
-    )
-    _open_out_dir(out_dir)
-    writer.write(radar, fields)
-    summary = _summary(
-        model,
-        model_name,
-        source,
-        horizon,
-        writer,
-        started,
-        data_kind="radar",
-        unit=radar.settings.unit,
-        timestep_minutes=timestep,
-    )
     if score:
-        results = _frame_scores(model, horizon, writer, summary)
-        results["nowcast"] = {
-            "unit": radar.settings.unit,
-            "methods": {nowcasting.MODEL_NAME: writer.nowcast.result()},
-        }
-        summary["nowcast"] = results["nowcast"]
-        paths = reports.write_reports(
-            out_dir, {**results, "model": model_name, "horizon": horizon}
-        )
-        nowcast_paths = nowcasting.write_nowcast_reports(
-            out_dir, results["nowcast"]
-        )
-        if verbose:
-            print(
-                f"Nowcasting scores ({radar.settings.unit}) against the "
-                f"{horizon} files after the context:"
-            )
-            print(nowcasting.format_nowcast(results["nowcast"]))
-            print(
-                f"Nowcasting scores: {nowcast_paths['csv']}; frame metrics: "
-                f"{paths['json']}"
-            )
+        run.write_scores(summary, model_name)
     files.write_json(out_dir / SUMMARY_FILE, summary)
     if verbose:
-        _print_notes(writer.entries)
-        entry = writer.entries[0]
-        print(
-            f"Forecast to {entry['forecast_times'][-1]} "
-            f"({entry['unit']}): {entry['folder']}/ ({FORECAST_GIF}, "
-            f"{FORECAST_ARRAY}, forecast_*.png); summary: "
-            f"{out_dir / SUMMARY_FILE}"
-        )
+        _print_notes(run.entries)
+        print(inputs.closing(run.entries, out_dir))
     return summary
+
+
+class _Run:
+    """Predicts the items of a source in batches; writes and scores each."""
+
+    def __init__(self, model, inputs, out_dir: Path, request, verbose):
+        self.model = model
+        self.inputs = inputs
+        self.out_dir = out_dir
+        self.request = request
+        self.progress = keras.utils.Progbar(inputs.count) if verbose else None
+        self.verbose = verbose
+        self.metrics = FrameMetrics() if request.score else None
+        self.extra = inputs.scores() if request.score else None
+        self.entries = []
+
+    def forecast_all(self, batch_size: int) -> None:
+        pending = []
+        for item in self.inputs.items():
+            pending.append(item)
+            if len(pending) == batch_size:
+                self._write_batch(pending)
+                pending = []
+        if pending:
+            self._write_batch(pending)
+
+    def _write_batch(self, items: list) -> None:
+        if not self.entries:
+            _open_out_dir(self.out_dir)
+        contexts = np.stack([item.context for item in items])
+        pred = self.model.predict_future(
+            contexts, self.request.horizon, batch_size=len(items)
+        )
+        pred = np.clip(np.asarray(pred, np.float32), 0.0, 1.0)
+        for item, forecast in zip(items, pred):
+            folder = self.out_dir / item.name
+            folder.mkdir()
+            entry = self.inputs.write(folder, item, forecast)
+            if self.metrics is not None:
+                scores = self.metrics.update(item.truth[None], forecast[None])
+                entry["scores"] = {
+                    name: float(np.mean(values))
+                    for name, values in scores.items()
+                }
+            if self.extra is not None:
+                entry.update(self.extra.update(item, forecast))
+            self.entries.append(entry)
+        if self.progress is not None:
+            self.progress.add(len(items))
+
+    def write_scores(self, summary: dict, model_name: str) -> None:
+        """The reports of a scored forecast; the scores go into `summary`."""
+        length, horizon = self.model.input_length, self.request.horizon
+        results = {
+            **self.metrics.result(),
+            "frames": list(range(length + 1, length + horizon + 1)),
+        }
+        summary["scores"] = {
+            "mean": results["mean"],
+            "per_frame": results["per_frame"],
+        }
+        if self.extra is not None:
+            results[self.extra.key] = self.extra.result()
+            summary[self.extra.key] = results[self.extra.key]
+        paths = reports.write_reports(
+            self.out_dir, {**results, "model": model_name, "horizon": horizon}
+        )
+        if self.extra is not None:
+            extra_paths = self.extra.write_reports(
+                self.out_dir, results[self.extra.key]
+            )
+        if not self.verbose:
+            return
+        if self.extra is not None:
+            print(self.extra.describe(results[self.extra.key], extra_paths))
+        print(reports.format_table(results))
+        mean = results["mean"]
+        print(
+            "MSE per frame (sum over pixels): "
+            f"{mean['mse_frame_sum']:.2f}; SSIM {mean['ssim_8bit']:.3f}; "
+            f"PSNR {mean['psnr_8bit']:.2f} dB; reports: {paths['json']}"
+        )
 
 
 def _print_notes(entries: list, most: int = 10) -> None:
@@ -414,93 +336,3 @@ def _print_notes(entries: list, most: int = 10) -> None:
         print(f"{entry['name']}: {'; '.join(entry['notes'])}")
     if len(noted) > most:
         print(f"... and {len(noted) - most} more (summary.json)")
-
-
-def _check_length(sequence, length: int, horizon: int, score: bool) -> None:
-    """Refuses a sequence too short for the forecast; notes which of its
-    frames are used."""
-    have = sequence.length
-    if score:
-        needed = length + horizon
-        if have < needed:
-            raise DataError(
-                sequence.source,
-                f"{sequence.name}: {have} frames; --score needs {length} "
-                f"context frames and {horizon} future ones ({needed})",
-            )
-        if have > needed:
-            sequence.notes.append(f"scored frames 1..{needed} of {have}")
-        return
-    if have < length:
-        raise DataError(
-            sequence.source,
-            f"{sequence.name}: {have} frames; the model needs a context of "
-            f"{length} frames",
-        )
-    if have > length:
-        sequence.notes.append(
-            f"used its last {length} of {have} frames as the context"
-        )
-
-
-class _Writer:
-    """Predicts batches of sequences and writes each one's files."""
-
-    def __init__(self, model, out_dir: Path, horizon: int, score, fps):
-        self.model = model
-        self.out_dir = out_dir
-        self.horizon = horizon
-        self.fps = fps
-        self.metrics = FrameMetrics() if score else None
-        self.entries = []
-
-    def write_batch(self, pending: list) -> None:
-        if not self.entries:
-            _open_out_dir(self.out_dir)
-        contexts = np.stack([context for _, context, _, _ in pending])
-        pred = self.model.predict_future(
-            contexts, self.horizon, batch_size=len(pending)
-        )
-        pred = np.clip(pred, 0.0, 1.0)
-        for (sequence, context, truth, value_range), forecast in zip(
-            pending, pred
-        ):
-            self.entries.append(
-                self._write_one(sequence, context, truth, forecast, value_range)
-            )
-
-    def _write_one(self, sequence, context, truth, forecast, value_range):
-        folder = self.out_dir / sequence.name
-        folder.mkdir()
-        low, high = value_range
-        np.save(
-            folder / FORECAST_ARRAY,
-            (forecast * (high - low) + low).astype(np.float32),
-        )
-        start = self.model.input_length + 1
-        width = max(2, len(str(len(forecast))))
-        for t, frame in enumerate(forecast):
-            iio.imwrite(
-                folder / f"forecast_{t + 1:0{width}d}.png",
-                to_grey_or_rgb_uint8(frame),
-            )
-        save_gif(
-            folder / FORECAST_GIF,
-            comparison_frames(context, truth, forecast),
-            self.fps,
-        )
-        entry = {
-            "name": sequence.name,
-            "source": str(sequence.source),
-            "frames_read": int(sequence.length),
-            "notes": list(sequence.notes),
-            "value_range": [low, high],
-            "folder": str(folder),
-            "predicted_frames": [start, start + len(forecast) - 1],
-        }
-        if self.metrics is not None:
-            scores = self.metrics.update(truth[None], forecast[None])
-            entry["scores"] = {
-                name: float(np.mean(values)) for name, values in scores.items()
-            }
-        return entry

@@ -39,12 +39,12 @@ class Source:
 
     Attributes:
         path: the file or folder.
-        kind: "video", "gif", "frames" or "array".
+        format: "video", "gif", "frames" or "array".
         count: the sequences it holds.
     """
 
     path: Path
-    kind: str
+    format: str
     count: int = 1
 
 
@@ -274,7 +274,7 @@ def read_sequences(source: Source, key: "str | None" = None, keep=None):
         DataError: a file that cannot be decoded.
     """
     path = source.path
-    if source.kind == "array":
+    if source.format == "array":
         array, many = _array_shape(path, key)
         if not many:
             frames = _with_channels(np.asarray(_kept(array, keep)))
@@ -287,10 +287,10 @@ def read_sequences(source: Source, key: "str | None" = None, keep=None):
                 f"{path.stem}_{i + 1:0{width}d}", path, frames, array.shape[1]
             )
         return
-    if source.kind == "gif":
+    if source.format == "gif":
         frames = _read_gif(path)
         frames, length = _kept(frames, keep), len(frames)
-    elif source.kind == "video":
+    elif source.format == "video":
         frames, length = _read_video(path, keep)
     else:
         frames, length = _read_frames_folder(path, keep)

@@ -1,0 +1,160 @@
+"""Forecast methods behind one call: context in, forecast out.
+
+A forecaster takes the context of a batch of sequences in physical units,
+`(B, T, H, W)` (mm/h or dBZ for radar, NaN where there is no data), and
+returns the next `horizon` fields, `(B, horizon, H, W)` float32 in the same
+units. Persistence, optical-flow extrapolation and a trained model answer
+the same call, so the evaluator scores any of them the same way and a new
+baseline is one class and one registration:
+
+    >>> from predrnn_keras import forecasters
+    >>> forecasters.names()
+    ('persistence', 'extrapolation')
+    >>> method = forecasters.get("extrapolation", transform=transform,
+    ...                          motion="LK")
+    >>> nowcast = method.forecast(context, horizon=12)
+
+Every forecaster is built from keyword arguments: `transform` (the data's
+`RadarTransform`, for units and the dB transform) and the options of its
+own; it ignores the ones it does not use. Recipes name the baselines of an
+evaluation in `[evaluate] baselines`.
+"""
+
+import numpy as np
+
+from predrnn_keras.nowcasting import baselines
+from predrnn_keras.registry import Registry
+
+FORECASTERS = Registry("forecast method")
+
+
+class Forecaster:
+    """The interface: `forecast(context, horizon)` in physical units.
+
+    Attributes:
+        name: how reports name it.
+    """
+
+    name = ""
+
+    def forecast(self, context, horizon: int) -> np.ndarray:
+        """The next `horizon` fields of each sequence.
+
+        Args:
+            context: `(B, T, H, W)` in physical units, NaN for no data.
+            horizon: the number of lead steps.
+
+        Returns:
+            float32 `(B, horizon, H, W)` in the context's units.
+        """
+        raise NotImplementedError
+
+
+def _batch(context) -> np.ndarray:
+    context = np.asarray(context, np.float32)
+    if context.ndim != 4:
+        raise ValueError(
+            "Expected a context of shape (B, T, H, W). "
+            f"Received: context.shape={context.shape}"
+        )
+    return context
+
+
+class Persistence(Forecaster):
+    """The last context field, repeated (`nowcasting.baselines.persistence`)."""
+
+    name = "persistence"
+
+    def __init__(self, **options):
+        del options  # persistence has no settings
+
+    def forecast(self, context, horizon: int) -> np.ndarray:
+        return np.stack(
+            [baselines.persistence(c, horizon) for c in _batch(context)]
+        )
+
+
+class Extrapolation(Forecaster):
+    """Optical-flow extrapolation of the last field
+    (`nowcasting.baselines.extrapolation`).
+
+    Args:
+        transform: the data's `RadarTransform` (None: mm/h, 0.1 mm/h).
+        motion: the motion method ("LK", "DARTS", "VET", ...;
+            `nowcasting.baselines.MOTION_METHODS`).
+    """
+
+    name = "extrapolation"
+
+    def __init__(self, transform=None, motion: str = "LK", **options):
+        baselines.check_motion_method(motion)
+        self.transform = transform
+        self.motion = motion
+
+    def forecast(self, context, horizon: int) -> np.ndarray:
+        return np.stack(
+            [
+                baselines.extrapolation(
+                    sequence, horizon, self.motion, self.transform
+                )
+                for sequence in _batch(context)
+            ]
+        )
+
+
+class ModelForecaster(Forecaster):
+    """A trained model as a forecaster of physical fields.
+
+    The context goes through the data's transform into the model's [0, 1]
+    values (no data counts as no rain), the model rolls out, and its
+    predictions, clipped to [0, 1], come back through the inverse.
+
+    Args:
+        model: a built `PredRNN` / `PredRNNV2` of one channel.
+        transform: the data's transform (`forward`, `inverse`).
+        name: how reports name it.
+    """
+
+    def __init__(self, model, transform, name: str = "PredRNN"):
+        self.model = model
+        self.transform = transform
+        self.name = name
+
+    def predict_values(self, inputs, horizon: int) -> np.ndarray:
+        """The model's own values: `(B, T, H, W, 1)` in, clipped
+        `(B, horizon, H, W, 1)` float32 out."""
+        pred = self.model.predict_future(
+            inputs, horizon, batch_size=len(inputs)
+        )
+        return np.clip(np.asarray(pred, np.float32), 0.0, 1.0)
+
+    def forecast(self, context, horizon: int) -> np.ndarray:
+        inputs = self.transform.forward(_batch(context))[..., None]
+        pred = self.predict_values(inputs, horizon)
+        return self.transform.inverse(pred[..., 0]).astype(np.float32)
+
+
+FORECASTERS.register("persistence", Persistence)
+FORECASTERS.register("extrapolation", Extrapolation)
+
+
+def names() -> tuple:
+    """The names of the registered forecast methods (the baselines a recipe
+    may list)."""
+    return FORECASTERS.names()
+
+
+def get(name: str, **options) -> Forecaster:
+    """The forecaster registered as `name`, built with `options`.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones) or
+            option.
+    """
+    return FORECASTERS.get(name)(**options)
+
+
+def register(name: str, factory, replace: bool = False):
+    """Registers a forecaster class (or any callable taking keyword
+    options and returning a `Forecaster`) under `name`."""
+    return FORECASTERS.register(name, factory, replace=replace)
