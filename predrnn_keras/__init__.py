@@ -1,16 +1,17 @@
 """predrnn_keras: PredRNN and PredRNN-V2 for Keras 3 (TensorFlow, JAX, PyTorch).
 
-Importing the package changes nothing in the process: it leaves the
-environment alone and imports Keras only when one of its layers or models is
-first used, so that `configure_runtime()` can still run before Keras loads.
-When Keras is imported already, the layers and models load (and register as
-Keras serializables, for `keras.saving.load_model`) at once.
+Importing the package leaves the environment alone and imports Keras only
+when one of its layers or models is first used, so that
+`configure_runtime()` can still run before Keras loads. The layers and models register as Keras serializables (for
+`keras.saving.load_model`) as soon as Keras is imported, before or after
+this package and by whichever code: at once when Keras is loaded already,
+else right after Keras loads (`keras_import.import_after_keras`).
 """
 
 import importlib
 import importlib.util
-import sys
 
+from predrnn_keras import keras_import
 from predrnn_keras.runtime import configure_runtime
 
 __version__ = "0.1.0"
@@ -48,6 +49,7 @@ def __dir__():
     return sorted({*globals(), *__all__})
 
 
-if "keras" in sys.modules:
-    for _module in sorted(set(_LAZY.values())):
-        importlib.import_module(_module)
+# The modules that define the Keras serializables.
+keras_import.import_after_keras(
+    ["predrnn_keras.layers", "predrnn_keras.models"], package=__name__
+)

@@ -1,9 +1,9 @@
 """`configure_runtime()`: the process set-up of this library's command lines.
 
-Importing predrnn_keras changes nothing in the process. The command lines
-(`train.py`, `evaluate.py`, the `predrnn-*` console scripts, the benchmarks)
-call `configure_runtime()` first, because its three settings take effect only
-before Keras, TensorFlow or JAX load. A program of your own may call it the
+Importing predrnn_keras leaves the environment alone and loads no
+framework. The command lines (`train.py`, `evaluate.py`, the `predrnn-*`
+console scripts, the benchmarks) call `configure_runtime()` first, because
+its three settings take effect only before Keras, TensorFlow or JAX load. A program of your own may call it the
 same way, first thing.
 """
 

@@ -1,20 +1,26 @@
-"""`import predrnn_keras` changes nothing; `configure_runtime()` imports Keras
-without JAX on TensorFlow and PyTorch."""
+"""`import predrnn_keras` changes nothing and loads no framework;
+`configure_runtime()` imports Keras without JAX on TensorFlow and PyTorch;
+the package's classes register with Keras whatever the import order."""
 
 import importlib.util
 import json
 import os
+import sys
 
 import keras
+import numpy as np
 import pytest
 
 import predrnn_keras
+from predrnn_keras import keras_import
 from predrnn_keras import runtime
 from predrnn_keras import xla_flags
 from predrnn_keras.keras_import import BACKENDS_WITHOUT_JAX
 from predrnn_keras.keras_import import KEEP_VARIABLE
 from predrnn_keras.keras_import import configured_backend
 from predrnn_keras.keras_import import hides_jax
+from predrnn_keras.keras_import import import_after_keras
+from predrnn_keras.models import PredRNN
 from tests.workflow_helpers import REPO
 from tests.workflow_helpers import run_python_json
 
@@ -106,7 +112,8 @@ PLAIN_IMPORT_CODE = (
     "before = dict(os.environ)\n"
     "import predrnn_keras\n"
     "same = dict(os.environ) == before\n"
-    "keras_loaded = 'keras' in sys.modules\n"
+    "keras_loaded = [m for m in ('keras', 'tensorflow', 'jax', 'torch')"
+    " if m in sys.modules]\n"
     "predrnn_keras.PredRNN  # loads Keras and the models\n"
     "jax_loaded = sys.modules.get('jax') is not None\n"
     "ours = [os.environ.get(k) for k in ('TF_ENABLE_ONEDNN_OPTS', 'XLA_FLAGS')]\n"
@@ -116,15 +123,15 @@ PLAIN_IMPORT_CODE = (
 
 
 def test_importing_the_library_changes_nothing():
-    # A fresh process on this run's backend: the import sets no variable,
-    # Keras loads when a name is first used, as Keras imports itself (which
-    # sets variables of its own, but neither oneDNN's nor XLA_FLAGS), with
-    # JAX where installed.
-    same, ours, keras_at_import, keras_after_use, jax_loaded = _run(
+    # A fresh process on this run's backend: the import sets no variable
+    # and loads no framework; Keras loads when a name is first used, as
+    # Keras imports itself (which sets variables of its own, but neither
+    # oneDNN's nor XLA_FLAGS), with JAX where installed.
+    same, ours, frameworks_at_import, keras_after_use, jax_loaded = _run(
         PLAIN_IMPORT_CODE, keras.backend.backend()
     )
     assert same and ours == [None, None]
-    assert not keras_at_import and keras_after_use
+    assert frameworks_at_import == [] and keras_after_use
     assert jax_loaded is HAS_JAX
 
 
@@ -251,3 +258,148 @@ def test_a_package_that_needs_jax_still_imports(tmp_path, name, body, expected):
         pythonpath=os.pathsep.join([str(REPO), str(tmp_path)]),
     )
     assert result == expected
+
+
+LOAD_CODE = (
+    "import json\n"
+    "{imports}\n"
+    "import numpy as np\n"
+    "model = keras.saving.load_model({path!r})\n"
+    "out = model.predict(np.load({inputs!r}), verbose=0)\n"
+    "print(json.dumps([type(model).__name__, out.tolist()]))\n"
+)
+
+
+@pytest.mark.parametrize(
+    "imports",
+    [
+        "import predrnn_keras\nimport keras",
+        "import keras\nimport predrnn_keras",
+        "import predrnn_keras\npredrnn_keras.configure_runtime()\n"
+        "import keras",
+        # Keras first imported by a module of the package while it loads.
+        "from predrnn_keras.layers import PredRNNCell\nimport keras",
+    ],
+    ids=["package-first", "keras-first", "configured", "by-a-layer"],
+)
+def test_a_saved_model_loads_whatever_the_import_order(tmp_path, imports):
+    model = PredRNN(num_hidden=[4], filter_size=3, patch_size=2,
+                    input_length=2, seed=0)
+    inputs = np.random.default_rng(0).random((1, 4, 4, 4, 1), "float32")
+    expected = model.predict(inputs, verbose=0)
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "inputs.npy", inputs)
+    name, out = _run(
+        LOAD_CODE.format(
+            imports=imports,
+            path=str(tmp_path / "model.keras"),
+            inputs=str(tmp_path / "inputs.npy"),
+        ),
+        keras.backend.backend(),
+    )
+    assert name == "PredRNN"
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture
+def stand_ins(tmp_path, monkeypatch):
+    """A folder on `sys.path` for stand-in packages; the modules imported
+    from it, the finder and `sys.meta_path` are undone afterwards."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    monkeypatch.setattr(keras_import, "_waiting", {})
+    before = set(sys.modules)
+
+    def write(files):
+        for name, text in files.items():
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        importlib.invalidate_caches()
+
+    yield write
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+# `fake_keras` stands in for Keras, `fake_pkg` for this package:
+# `fake_pkg.a` imports fake_keras while it loads, and `fake_pkg.after`
+# needs `fake_pkg.a` complete.
+STAND_INS = {
+    "fake_keras.py": "LOADED = True\n",
+    "fake_pkg/__init__.py": "",
+    "fake_pkg/a.py": "import fake_keras\nVALUE = 1\n",
+    "fake_pkg/after.py": "from fake_pkg.a import VALUE\n",
+}
+
+
+def _follow(modules=("fake_pkg.after",)):
+    import_after_keras(list(modules), package="fake_pkg", name="fake_keras")
+
+
+def test_modules_follow_a_plain_import(stand_ins):
+    stand_ins(STAND_INS)
+    _follow()
+    assert "fake_pkg.after" not in sys.modules
+    import fake_keras  # noqa: F401
+
+    assert sys.modules["fake_pkg.after"].VALUE == 1
+    assert keras_import._waiting == {}
+    assert not any(
+        isinstance(f, keras_import._AfterImport) for f in sys.meta_path
+    )
+
+
+def test_modules_follow_once_the_importing_module_has_loaded(stand_ins):
+    stand_ins(STAND_INS)
+    _follow()
+    from fake_pkg import a  # imports the fake_keras half-way
+
+    assert a.VALUE == sys.modules["fake_pkg.after"].VALUE == 1
+
+
+def test_modules_load_at_once_after_the_trigger(stand_ins):
+    stand_ins(STAND_INS)
+    import fake_keras  # noqa: F401
+
+    _follow()
+    assert sys.modules["fake_pkg.after"].VALUE == 1
+    assert keras_import._waiting == {}
+
+
+def test_a_failing_module_warns_and_the_import_succeeds(stand_ins):
+    stand_ins({**STAND_INS, "fake_pkg/broken.py": "raise ImportError('no')\n"})
+    _follow(["fake_pkg.broken", "fake_pkg.after"])
+    with pytest.warns(RuntimeWarning, match="Importing fake_pkg.broken after "
+                      "fake_keras failed .ImportError: no."):
+        import fake_keras
+    assert fake_keras.LOADED and sys.modules["fake_pkg.after"].VALUE == 1
+
+
+AFTER_HIDDEN_JAX_CODE = (
+    "import json, sys\n"
+    "from predrnn_keras import keras_import\n"
+    "keras_import.import_after_keras(['follower'], package='follower',"
+    " name='optional_jax')\n"
+    "module = keras_import.import_keras('optional_jax')\n"
+    "import follower\n"
+    "print(json.dumps([module.HAS_JAX, follower.HAS_JAX]))\n"
+)
+
+
+@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
+def test_modules_follow_import_keras_after_jax_is_visible(tmp_path):
+    # Keras imports without JAX; the modules that follow it see JAX.
+    optional_jax = (
+        "try:\n    import jax\n    HAS_JAX = True\n"
+        "except ImportError:\n    HAS_JAX = False\n"
+    )
+    (tmp_path / "optional_jax").mkdir()
+    (tmp_path / "optional_jax" / "__init__.py").write_text(optional_jax)
+    (tmp_path / "follower.py").write_text(optional_jax)
+    result = _run(
+        AFTER_HIDDEN_JAX_CODE,
+        "torch",
+        pythonpath=os.pathsep.join([str(REPO), str(tmp_path)]),
+    )
+    assert result == [False, True]
