@@ -73,7 +73,6 @@ def package(
     """
     import keras
 
-    import predrnn_keras.models  # noqa: F401 (registers the classes)
     from predrnn_keras import pretrained
     from predrnn_keras.evaluation import evaluate_model
     from predrnn_keras.hardware import describe_machine

@@ -113,8 +113,7 @@ def load(name: str):
     Raises:
         PretrainedError: an unknown name, or a damaged file.
     """
+    # The classes register with Keras as it loads (see predrnn_keras).
     import keras
-
-    import predrnn_keras.models  # noqa: F401 (registers the classes)
 
     return keras.saving.load_model(model_path(name), compile=False)
