@@ -22,6 +22,7 @@ from predrnn_keras.data import build_dataset  # noqa: E402
 from predrnn_keras.data import dataset_info  # noqa: E402
 from predrnn_keras.data import make_reader  # noqa: E402
 from predrnn_keras.data import radar  # noqa: E402
+from predrnn_keras.data.radar import series  # noqa: E402
 from predrnn_keras.nowcasting.extra import MissingExtraError  # noqa: E402
 from predrnn_keras.nowcasting.transform import RadarTransform  # noqa: E402
 from tests import radar_files  # noqa: E402
@@ -336,14 +337,15 @@ def test_pattern_regex():
     regex = radar.pattern_regex("%Y%m%d/AQC%y%j%H%M?_00005.801.gif")
     match = regex.fullmatch("20160711/AQC161931005V_00005.801.gif")
     assert match is not None
-    assert radar._time_of(match) == datetime.datetime(2016, 7, 11, 10, 5)
+    assert series._time_of(match) == datetime.datetime(2016, 7, 11, 10, 5)
     assert regex.fullmatch("20160711/AQC161931005VV_00005.801.gif") is None
     assert regex.fullmatch("20160711/AQC161931005/_00005.801.gif") is None
     assert regex.fullmatch("20160711/AQC161931005V_00005x801.gif") is None
     # %j alone gives the date; * matches within one folder; %% is a %.
     regex = radar.pattern_regex("x%y%j*_%H%M%S%%.h5")
     match = regex.fullmatch("x16366any_thing_235959%.h5")
-    assert radar._time_of(match) == datetime.datetime(2016, 12, 31, 23, 59, 59)
+    moment = series._time_of(match)
+    assert moment == datetime.datetime(2016, 12, 31, 23, 59, 59)
     assert regex.fullmatch("x16366a/b_235959%.h5") is None
     message = one_line_error(ValueError, radar.pattern_regex, "%Y%q.h5")
     assert "%q" in message and "%Y %y %m %d %j %H %M %S" in message

@@ -1,0 +1,228 @@
+"""The radar reader: windows of consecutive frames of each split.
+
+Sequences are windows of consecutive frames within one time range, `stride`
+frames apart. Values reach the model through `RadarTransform` (the dB
+transform with a threshold, scaled to [0, 1];
+`predrnn_keras.nowcasting.transform`), whose exact inverse turns
+predictions back into mm/h or dBZ for the scores. No-data pixels (NaN in
+the importer's field) count as no rain for the model; the pixels without
+data in some frame of a split are outside its `coverage`, which the scores
+leave out. With `augment`, the training split also holds each window
+rotated and mirrored.
+"""
+
+import datetime
+from collections.abc import Mapping
+
+import numpy as np
+
+from predrnn_keras.data.data_error import DataError
+from predrnn_keras.data.mapped_array import MappedArray
+from predrnn_keras.data.radar.cache import cache_series
+from predrnn_keras.data.radar.reading import get_importer
+from predrnn_keras.data.radar.reading import read_radar_file
+from predrnn_keras.data.radar.series import find_radar_files
+from predrnn_keras.data.radar.series import series_files
+from predrnn_keras.data.radar.settings import RadarSettings
+from predrnn_keras.data.radar.settings import radar_settings
+from predrnn_keras.data.sequence_reader import SequenceReader
+from predrnn_keras.nowcasting.extra import require
+from predrnn_keras.nowcasting.transform import RadarTransform
+
+
+class RadarReader(SequenceReader):
+    """Windows of consecutive radar frames, transformed to [0, 1].
+
+    Attributes:
+        transform: the `RadarTransform` from physical values to [0, 1].
+        timestep: minutes between frames.
+        coverage: (H, W) bool, the pixels with data in every frame of the
+            split; scores leave the others out.
+        start_times: the time of each sequence's first frame.
+        variants: 1, or the number of rotations and mirror images of each
+            window (`augment`); sequence `i` is variant `i % variants` of
+            window `i // variants`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        arrays: list[MappedArray],
+        windows: np.ndarray,
+        times: list[list[datetime.datetime]],
+        total_length: int,
+        transform: RadarTransform,
+        timestep: int,
+        coverage: np.ndarray,
+        details: str = "",
+        augment: bool = False,
+    ):
+        frame_shape = (*arrays[0].shape[1:3], 1)
+        square = frame_shape[0] == frame_shape[1]
+        self.variants = (8 if square else 2) if augment else 1
+        super().__init__(
+            name,
+            len(windows) * self.variants,
+            total_length,
+            frame_shape,
+            details,
+        )
+        self.arrays = arrays
+        self.windows = np.asarray(windows, np.int64).reshape(-1, 2)
+        self.times = times
+        self.transform = transform
+        self.timestep = timestep
+        self.coverage = coverage
+
+    @property
+    def start_times(self) -> list[datetime.datetime]:
+        return [
+            self.times[a][s]
+            for a, s in self.windows
+            for _ in range(self.variants)
+        ]
+
+    def read_physical(self, indices: np.ndarray) -> np.ndarray:
+        """Sequences `indices` in the data's unit, float32 (n, T, H, W), NaN
+        where there is no data."""
+        indices = np.asarray(indices, np.int64)
+        batch = self.windows[indices // self.variants]
+        out = np.empty(
+            (len(batch), self.total_length, *self.frame_shape[:2]), np.float32
+        )
+        for array_id in np.unique(batch[:, 0]):
+            rows = np.flatnonzero(batch[:, 0] == array_id)
+            with self.arrays[array_id].mapped() as array:
+                for row in rows:
+                    start = batch[row, 1]
+                    out[row] = array[start : start + self.total_length]
+        if self.variants > 1:
+            for row, variant in enumerate(indices % self.variants):
+                out[row] = _variant(out[row], int(variant), self.variants)
+        return out
+
+    def read_batch(self, indices: np.ndarray) -> np.ndarray:
+        """Returns sequences `indices` as float32 (n, T, H, W, 1) in [0, 1]."""
+        return self.transform.forward(self.read_physical(indices))[..., None]
+
+
+def _variant(frames: np.ndarray, variant: int, variants: int) -> np.ndarray:
+    """Variant `variant` of (T, H, W) frames: mirrored when odd, then
+    rotated by `variant // 2` quarter turns (square frames only)."""
+    if variant % 2:
+        frames = frames[:, :, ::-1]
+    if variants == 8 and variant // 2:
+        frames = np.rot90(frames, variant // 2, axes=(1, 2))
+    return frames
+
+
+def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
+    """Builds the radar reader of a split.
+
+    Config keys: `KEYS` (docs/recipes.md).
+
+    Raises:
+        ValueError: a bad key or value.
+        DataError: no matching file, a gap in the time series, an
+            unreadable file, or a split without a whole sequence.
+        MissingExtraError: pysteps or a reader it needs is not installed.
+    """
+    settings = radar_settings(config)
+    require("pysteps")
+    get_importer(settings.importer)
+    arrays, windows, times = _split_series(settings, split, total_length)
+    coverage = _coverage(arrays, settings, split)
+    count = len(arrays)
+    augment = settings.augment and split == "train"
+    return RadarReader(
+        str(settings.root),
+        arrays,
+        np.array(windows, np.int64),
+        times,
+        total_length,
+        settings.transform,
+        settings.timestep,
+        coverage,
+        details=(
+            f"{count} time range{'s' if count != 1 else ''} at "
+            f"{settings.timestep} min, {settings.unit}, "
+            f"{coverage.mean():.0%} of pixels covered"
+            + (", rotated and mirrored" if augment else "")
+        ),
+        augment=augment,
+    )
+
+
+def _split_series(settings: RadarSettings, split: str, total_length: int):
+    """The cached frames of each time range of `split`, the windows
+    `(range, first frame)` of its sequences and the times of its frames.
+
+    Raises:
+        DataError: a gap in a range, or no range holding a whole sequence.
+    """
+    found = find_radar_files(settings.root, settings.pattern)
+    arrays, windows, times = [], [], []
+    for first, last in settings.splits[split]:
+        files = series_files(
+            found,
+            first,
+            last,
+            settings.timestep,
+            settings.root,
+            settings.pattern,
+        )
+        starts = np.arange(0, len(files) - total_length + 1, settings.stride)
+        array = cache_series(files, settings)
+        windows.extend((len(arrays), int(s)) for s in starts)
+        arrays.append(array)
+        times.append([t for t, _ in files])
+    if not windows:
+        ranges = ", ".join(
+            f"[{a:%Y-%m-%d %H:%M}, {b:%Y-%m-%d %H:%M}]"
+            for a, b in settings.splits[split]
+        )
+        raise DataError(
+            settings.root,
+            f"the {split} split is empty: its time ranges {ranges} hold no "
+            f"{total_length} consecutive frames at {settings.timestep}-minute "
+            "steps",
+        )
+    return arrays, windows, times
+
+
+def _coverage(
+    arrays: list[MappedArray], settings: RadarSettings, split: str
+) -> np.ndarray:
+    """(H, W) bool: the pixels with data in every frame of `arrays`.
+
+    Raises:
+        DataError: ranges with fields of different sizes.
+    """
+    coverage = np.ones(arrays[0].shape[1:3], bool)
+    for array in arrays:
+        if array.shape[1:3] != coverage.shape:
+            raise DataError(
+                settings.root,
+                f"the {split} split's ranges have fields of different sizes "
+                f"({array.shape[1]}x{array.shape[2]} and "
+                f"{coverage.shape[0]}x{coverage.shape[1]}); set image_size",
+            )
+        with array.mapped() as frames:
+            coverage &= np.isfinite(frames).all(axis=0)
+    return coverage
+
+
+def radar_frame_shape(config: Mapping) -> tuple[int, int]:
+    """(height, width) of the frames, reading one file if neither
+    `image_size` nor `crop` gives it."""
+    settings = radar_settings(config)
+    if settings.image_size is not None:
+        return settings.image_size
+    if settings.crop is not None:
+        return settings.crop[2:]
+    found = find_radar_files(settings.root, settings.pattern)
+    first = settings.splits["train"][0][0]
+    path = found.get(first) or found[min(found)]
+    return read_radar_file(
+        path, settings, get_importer(settings.importer)
+    ).shape
