@@ -9,7 +9,9 @@ import pytest
 
 pytest.importorskip("pysteps")
 
+from predrnn_keras.nowcasting import score_plots  # noqa: E402
 from predrnn_keras.nowcasting import scores  # noqa: E402
+from predrnn_keras.nowcasting import tables  # noqa: E402
 from predrnn_keras.nowcasting.scores import NowcastScores  # noqa: E402
 
 # One forecast, one lead time, 2 x 5 pixels. Values equal to a threshold
@@ -257,10 +259,10 @@ def results_by_method():
 
 
 def test_table_shows_every_method_and_lead(results_by_method):
-    table = scores.format_scores_table(results_by_method, threshold_index=1)
+    table = tables.format_scores_table(results_by_method, threshold_index=1)
     lines = table.splitlines()
     assert ">= 3 mm/h" in lines[0] and "scale 3 px" in lines[0]
-    assert max(len(line) for line in lines) <= scores.TABLE_WIDTH
+    assert max(len(line) for line in lines) <= tables.TABLE_WIDTH
     for name in (*METHODS, *scores.CATEGORICAL_SCORES, "FSS 3 px"):
         assert name in table
     lead_rows = [line.split("|")[0].strip() for line in lines]
@@ -269,20 +271,20 @@ def test_table_shows_every_method_and_lead(results_by_method):
     # The perfect forecast's CSI stands in its column.
     csi_row = next(line for line in lines if line.startswith("    5 |"))
     assert csi_row.split("|")[1].split()[0] == "1.000"
-    all_tables = scores.format_all_tables(results_by_method, unit="dBZ")
+    all_tables = tables.format_all_tables(results_by_method, unit="dBZ")
     assert ">= 1 dBZ" in all_tables and ">= 3 dBZ" in all_tables
 
 
 def test_table_rejects_methods_with_other_lead_times(results_by_method):
     other = dict(results_by_method["PredRNN"], lead_minutes=[5, 10, 20])
     with pytest.raises(ValueError, match="share lead_minutes"):
-        scores.format_scores_table(
+        tables.format_scores_table(
             {"a": results_by_method["PredRNN"], "b": other}
         )
 
 
 def test_csv_has_one_row_per_score(results_by_method):
-    text = scores.scores_csv(results_by_method)
+    text = tables.scores_csv(results_by_method)
     rows = list(csv.DictReader(io.StringIO(text)))
     # 3 methods x 3 leads x 2 thresholds x (5 categorical + 3 FSS scales).
     assert len(rows) == 3 * 3 * 2 * (5 + 3)
@@ -300,7 +302,9 @@ def test_csv_has_one_row_per_score(results_by_method):
 
 
 def test_csi_plot_is_an_rgb_picture(results_by_method):
-    image = scores.csi_plot(results_by_method, threshold_index=0, unit="mm/h")
+    image = score_plots.csi_plot(
+        results_by_method, threshold_index=0, unit="mm/h"
+    )
     assert image.dtype == np.uint8
     assert image.shape == (320, 480, 3)
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10

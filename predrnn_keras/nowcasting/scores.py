@@ -29,18 +29,37 @@ Conventions:
   (sum Pf^2 + sum Po^2), summed over all pixels and forecasts.
 - A score whose formula divides by zero (no observed or forecast events at
   a threshold) is NaN.
+
+`tables` shows the results of several methods as console tables and CSV,
+`score_plots` draws them.
 """
 
-import csv
-import io
+import importlib
 import math
 
 import numpy as np
 
 from predrnn_keras.nowcasting.extra import require
 
+__all__ = [
+    "CATEGORICAL_SCORES",
+    "NowcastScores",
+    "check_same_axes",
+    # Defined in `tables` and `score_plots`, and reached here too for the
+    # importers that still take them from this module.
+    "csi_plot",
+    "format_all_tables",
+    "scores_csv",
+]
+
 CATEGORICAL_SCORES = ("CSI", "POD", "FAR", "HSS", "ETS")
-TABLE_WIDTH = 110  # characters; score blocks wrap beyond it
+# Where the names of `__all__` defined elsewhere live; imported on first use,
+# as those modules import this one.
+_DEFINED_ELSEWHERE = {
+    "csi_plot": "predrnn_keras.nowcasting.score_plots",
+    "format_all_tables": "predrnn_keras.nowcasting.tables",
+    "scores_csv": "predrnn_keras.nowcasting.tables",
+}
 
 
 def _plain(value):
@@ -217,7 +236,13 @@ class NowcastScores:
         return out
 
 
-def _check_same_axes(results_by_method: dict):
+def check_same_axes(results_by_method: dict) -> dict:
+    """The first of several `NowcastScores.result()`s, checked to share lead
+    times, thresholds and scales with the others.
+
+    Raises:
+        ValueError: no results, or results on different axes.
+    """
     if not results_by_method:
         raise ValueError("Expected results of at least one method.")
     first_name, first = next(iter(results_by_method.items()))
@@ -231,197 +256,8 @@ def _check_same_axes(results_by_method: dict):
     return first
 
 
-def _format_value(value: float) -> str:
-    return "nan" if not math.isfinite(value) else f"{value:.3f}"
-
-
-def format_scores_table(
-    results_by_method: dict,
-    threshold_index: int = 0,
-    unit: str = "mm/h",
-    width: int = TABLE_WIDTH,
-) -> str:
-    """Plain text table of every method's scores at one threshold.
-
-    One row per lead time (minutes). Each score (CSI, POD, FAR, HSS, ETS,
-    then the FSS at the middle scale, `scales[len(scales) // 2]`) is a
-    block of columns, one per method, so
-    the methods of a score stand side by side; blocks that do not fit in
-    `width` characters wrap to a new band below, which repeats the lead
-    column.
-
-    Args:
-        results_by_method: method name -> `NowcastScores.result()`; all must
-            share lead times, thresholds and scales.
-        threshold_index: which threshold.
-        unit: unit of the thresholds, for the title.
-        width: the widest line, in characters (a band holds at least one
-            score block).
-
-    Returns:
-        The table, lines joined by newlines, with a trailing newline.
-    """
-    first = _check_same_axes(results_by_method)
-    thresholds = first["thresholds"]
-    if not -len(thresholds) <= threshold_index < len(thresholds):
-        raise ValueError(
-            f"Expected threshold_index in [0, {len(thresholds)}). "
-            f"Received: threshold_index={threshold_index}"
-        )
-    scale_index = len(first["scales"]) // 2
-    scale = first["scales"][scale_index]
-    methods = list(results_by_method)
-    widths = [max(len(m), 6) for m in methods]
-    blocks = [
-        (
-            name,
-            [
-                [
-                    r[name][lead][threshold_index]
-                    for lead in range(len(first["lead_minutes"]))
-                ]
-                for r in results_by_method.values()
-            ],
-        )
-        for name in CATEGORICAL_SCORES
-    ]
-    blocks.append(
-        (
-            f"FSS {scale} px",
-            [
-                [
-                    r["FSS"][lead][threshold_index][scale_index]
-                    for lead in range(len(first["lead_minutes"]))
-                ]
-                for r in results_by_method.values()
-            ],
-        )
-    )
-    leads = [f"{m:g}" for m in first["lead_minutes"]]
-    lead_width = max(5, *(len(s) for s in leads))
-    block_width = sum(widths) + len(widths) - 1
-    separator = " | "
-
-    lines = [
-        f"Scores at >= {thresholds[threshold_index]:g} {unit} "
-        f"(FSS at scale {scale} px), {first['forecasts']} forecasts"
-    ]
-    bands, band = [], []
-    for block in blocks:
-        used = lead_width + len(band) * (len(separator) + block_width)
-        if band and used + len(separator) + block_width > width:
-            bands.append(band)
-            band = []
-        band.append(block)
-    bands.append(band)
-    for band in bands:
-        lines.append("")
-        lines.append(
-            "lead ".rjust(lead_width)
-            + "".join(
-                separator + name.center(block_width) for name, _ in band
-            ).rstrip()
-        )
-        method_header = " ".join(m.rjust(w) for m, w in zip(methods, widths))
-        lines.append(
-            "(min)".rjust(lead_width) + (separator + method_header) * len(band)
-        )
-        for i, lead in enumerate(leads):
-            lines.append(
-                lead.rjust(lead_width)
-                + "".join(
-                    separator
-                    + " ".join(
-                        _format_value(values[i]).rjust(w)
-                        for values, w in zip(per_method, widths)
-                    )
-                    for _, per_method in band
-                )
-            )
-    return "\n".join(lines) + "\n"
-
-
-def format_all_tables(results_by_method: dict, unit: str = "mm/h") -> str:
-    """`format_scores_table` for every threshold, one after another."""
-    first = _check_same_axes(results_by_method)
-    return "\n".join(
-        format_scores_table(results_by_method, i, unit)
-        for i in range(len(first["thresholds"]))
-    )
-
-
-def scores_csv(results_by_method: dict) -> str:
-    """Every score of every method as long-format CSV.
-
-    Columns `method,lead_minutes,threshold,score,scale,value`: one row per
-    method, lead time, threshold and score, and for the FSS per scale too
-    (`scale` is empty for the categorical scores). NaN is written "nan".
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
-        ["method", "lead_minutes", "threshold", "score", "scale", "value"]
-    )
-    for method, result in results_by_method.items():
-        for i, lead in enumerate(result["lead_minutes"]):
-            for j, threshold in enumerate(result["thresholds"]):
-                for name in CATEGORICAL_SCORES:
-                    writer.writerow(
-                        [method, lead, threshold, name, "", result[name][i][j]]
-                    )
-                for k, scale in enumerate(result["scales"]):
-                    writer.writerow(
-                        [
-                            method,
-                            lead,
-                            threshold,
-                            "FSS",
-                            scale,
-                            result["FSS"][i][j][k],
-                        ]
-                    )
-    return buffer.getvalue()
-
-
-def csi_plot(
-    results_by_method: dict, threshold_index: int = 0, unit: str = "mm/h"
-) -> np.ndarray:
-    """CSI against lead time, one line per method, at one threshold.
-
-    Args:
-        results_by_method: method name -> `NowcastScores.result()`.
-        threshold_index: which threshold.
-        unit: unit of the thresholds, for the title.
-
-    Returns:
-        uint8 RGB picture of 480 x 320 pixels.
-    """
-    from predrnn_keras.plots import new_figure
-    from predrnn_keras.plots import render
-
-    first = _check_same_axes(results_by_method)
-    threshold = first["thresholds"][threshold_index]
-    figure = new_figure(480, 320, layout="constrained")
-    ax = figure.subplots()
-    for i, (method, result) in enumerate(results_by_method.items()):
-        csi = np.array([row[threshold_index] for row in result["CSI"]])
-        ax.plot(
-            result["lead_minutes"],
-            np.where(np.isfinite(csi), csi, np.nan),
-            "o-",
-            color=f"C{i}",
-            ms=3,
-            label=method,
-        )
-    ax.set_title(f"CSI at >= {threshold:g} {unit}", fontsize=9)
-    ax.set_xlabel("lead time (min)", fontsize=8)
-    ax.set_ylabel("CSI", fontsize=8)
-    ax.set_ylim(0.0, 1.0)
-    ax.tick_params(labelsize=7)
-    # Ticks on the lead times themselves, at most about eight of them.
-    leads = first["lead_minutes"]
-    step = max(1, math.ceil(len(leads) / 8))
-    ax.set_xticks(leads[step - 1 :: step])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return render(figure)[..., :3]
+def __getattr__(name: str):
+    if name in _DEFINED_ELSEWHERE:
+        module = importlib.import_module(_DEFINED_ELSEWHERE[name])
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
