@@ -76,7 +76,8 @@ def nowcast_frames(
         uint8 RGB frames `(T + horizon, height, width, 3)`.
     """
     def colour(fields):
-        return upscale(rain_rgb(fields, unit, threshold, coverage), min_frame_size)
+        rgb = rain_rgb(fields, unit, threshold, coverage)
+        return upscale(rgb, min_frame_size)
 
     methods = {name: colour(fields) for name, fields in forecasts.items()}
     if truth is None:
