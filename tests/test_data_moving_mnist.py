@@ -163,7 +163,7 @@ def test_keras_cache_is_used_when_present(tmp_path, monkeypatch):
                 "Unknown key 'size' in the [data] table for "
                 "kind='moving_mnist'. Accepted keys: kind, digit_size, "
                 "eval_seed, image_size, mnist_path, num_digits, "
-                "num_sequences."
+                "num_sequences, speed."
             ),
         ),
         (
@@ -212,3 +212,51 @@ def test_patch_size_must_divide_frames():
         "frames of 64x64 are not divisible by patch_size=5; set image_size "
         "in [data] to a multiple of it"
     )
+
+
+def first_steps(config, count=300):
+    """The displacement of one digit between frames 1 and 2 of `count`
+    test sequences, in pixels (Euclidean)."""
+    reader = make_reader(config, "test", total_length=2)
+    steps = []
+    for sequence in reader.read_batch(np.arange(count))[..., 0]:
+        corners = [
+            (np.flatnonzero(f.any(axis=1))[0], np.flatnonzero(f.any(axis=0))[0])
+            for f in sequence
+        ]
+        steps.append(np.hypot(*np.subtract(corners[1], corners[0])))
+    return np.array(steps)
+
+
+@pytest.mark.parametrize("speed", [3.6, [1.0, 1.0], [4.0, 6.0]])
+def test_speed_sets_the_displacement_per_frame(tmp_path, speed):
+    config = {
+        "kind": "moving_mnist",
+        "num_digits": 1,
+        "mnist_path": str(block_digits(tmp_path)),
+        "num_sequences": 300,
+        "speed": speed,
+    }
+    low, high = (speed, speed) if not isinstance(speed, list) else speed
+    steps = first_steps(config)
+    # Corners are whole pixels: each coordinate is off by at most 0.5, so a
+    # step by at most sqrt(2); a bounce off a wall only shortens it.
+    assert steps.max() <= high + np.sqrt(2)
+    assert np.median(steps) == pytest.approx((low + high) / 2, abs=0.5)
+    if low == high:
+        assert np.mean(np.abs(steps - low) <= np.sqrt(2)) > 0.9
+
+
+def test_default_speed_range_and_bad_speeds(tmp_path):
+    config = {
+        "kind": "moving_mnist",
+        "num_digits": 1,
+        "mnist_path": str(block_digits(tmp_path)),
+        "num_sequences": 300,
+    }
+    steps = first_steps(config)
+    assert steps.max() <= SPEED_RANGE[1] + np.sqrt(2)
+    assert np.median(steps) == pytest.approx(sum(SPEED_RANGE) / 2, abs=0.5)
+    for bad in (0, -1.0, [5.0, 2.0], [1.0], "fast", True):
+        with pytest.raises(ValueError, match=r"\[data\] speed .*Received"):
+            make_reader({**config, "speed": bad}, "test")
