@@ -25,6 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from predrnn_keras import forecasters
 from predrnn_keras import hardware
 from predrnn_keras.data import DataError
 from predrnn_keras.data import dataset_info
@@ -157,6 +158,17 @@ def _check_consistency(recipe: dict) -> None:
                 f"model.patch_size={model['patch_size']}"
             )
     _check_loss(recipe)
+    unknown = [
+        name
+        for name in recipe["evaluate"]["baselines"]
+        if name not in forecasters.names()
+    ]
+    if unknown:
+        raise RecipeError(
+            "Recipe key evaluate.baselines: expected names of forecast "
+            f"methods ({', '.join(forecasters.names())}). Received: "
+            f"evaluate.baselines={recipe['evaluate']['baselines']}"
+        )
 
 
 def _check_loss(recipe: dict) -> None:

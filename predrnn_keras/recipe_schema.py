@@ -309,9 +309,10 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "baselines": Field(
             "str_list",
             ["persistence", "extrapolation"],
-            choices=forecasters.names(),
-            doc="radar data: the forecast methods scored beside the model "
-            "(predrnn_keras.forecasters)",
+            doc="radar data: the forecast methods scored beside the model, "
+            "by their names in predrnn_keras.forecasters (built in: "
+            + ", ".join(forecasters.names())
+            + ")",
         ),
     },
 }

@@ -12,10 +12,12 @@ import pytest
 pytest.importorskip("pysteps")
 pytest.importorskip("h5py")
 
+from predrnn_keras import forecasters  # noqa: E402
 from predrnn_keras.data import make_reader  # noqa: E402
 from predrnn_keras.data.radar import to_model_units  # noqa: E402
 from predrnn_keras.evaluation import evaluate  # noqa: E402
 from predrnn_keras.nowcasting.scores import NowcastScores  # noqa: E402
+from predrnn_keras.recipe_schema import RecipeError  # noqa: E402
 from tests.radar_files import write_knmi_series  # noqa: E402
 from tests.workflow_helpers import run_script  # noqa: E402
 from tests.workflow_helpers import tiny_recipe  # noqa: E402
@@ -133,3 +135,38 @@ def test_evaluate_script_prints_the_score_table(radar_run, tmp_path):
     assert "Nowcasting scores (mm/h" in done.stdout
     assert "PredRNN" in done.stdout and "persistence" in done.stdout
     assert "extrapolation" not in done.stdout.split("Nowcasting scores")[1]
+
+
+class Zeros(forecasters.Forecaster):
+    """A baseline of a test's own: no rain anywhere."""
+
+    name = "zeros"
+
+    def __init__(self, **options):
+        pass
+
+    def forecast(self, context, horizon):
+        batch, _, height, width = np.shape(context)
+        return np.zeros((batch, horizon, height, width), np.float32)
+
+
+@pytest.mark.large
+def test_a_registered_baseline_is_scored_by_name(radar_run, tmp_path):
+    run_dir, _ = radar_run
+    forecasters.register("zeros", Zeros)
+    try:
+        results, *_ = evaluate(
+            run_dir,
+            overrides=['evaluate.baselines=["zeros"]'],
+            out_dir=tmp_path / "evaluation",
+            verbose=0,
+        )
+    finally:
+        forecasters.FORECASTERS.unregister("zeros")
+    methods = results["nowcast"]["methods"]
+    assert set(methods) == {"PredRNN", "zeros"}
+    # Never forecasting rain: no hit, so CSI and POD are 0 wherever it
+    # rained, and FAR is undefined.
+    assert np.nanmax(methods["zeros"]["POD"]) == 0.0
+    with pytest.raises(RecipeError, match=r"evaluate.baselines: .*zeros"):
+        evaluate(run_dir, overrides=['evaluate.baselines=["zeros"]'])

@@ -34,7 +34,6 @@ Conventions:
 `score_plots` draws them.
 """
 
-import importlib
 import math
 
 import numpy as np
@@ -45,23 +44,9 @@ __all__ = [
     "CATEGORICAL_SCORES",
     "NowcastScores",
     "check_same_axes",
-    # Defined in `tables` and `score_plots`, and reached here too for the
-    # importers that still take them from this module.
-    "csi_plot",
-    "format_all_tables",
-    "scores_csv",
 ]
 
 CATEGORICAL_SCORES = ("CSI", "POD", "FAR", "HSS", "ETS")
-# Where the names of `__all__` defined elsewhere live; imported on first use,
-# as those modules import this one.
-_DEFINED_ELSEWHERE = {
-    "csi_plot": "predrnn_keras.nowcasting.score_plots",
-    "format_all_tables": "predrnn_keras.nowcasting.tables",
-    "scores_csv": "predrnn_keras.nowcasting.tables",
-}
-
-
 def _plain(value):
     """A number as a plain Python int (when whole) or float."""
     value = float(value)
@@ -254,10 +239,3 @@ def check_same_axes(results_by_method: dict) -> dict:
                     f"{first_name}: {first[key]}, {name}: {result[key]}"
                 )
     return first
-
-
-def __getattr__(name: str):
-    if name in _DEFINED_ELSEWHERE:
-        module = importlib.import_module(_DEFINED_ELSEWHERE[name])
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ import numpy as np
 
 from predrnn_keras import forecasters
 from predrnn_keras.data.kinds.base import EvaluationExtras
-from predrnn_keras.nowcasting import evaluation as nowcast_reports
+from predrnn_keras.nowcasting import reports as nowcast_reports
 from predrnn_keras.nowcasting.pictures import nowcast_frames
 from predrnn_keras.nowcasting.scores import NowcastScores
 from predrnn_keras.plots import save_gif

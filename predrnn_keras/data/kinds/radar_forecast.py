@@ -34,7 +34,7 @@ from predrnn_keras.data.radar import find_radar_files
 from predrnn_keras.data.radar import get_importer
 from predrnn_keras.data.radar import radar_settings
 from predrnn_keras.data.radar import read_radar_file
-from predrnn_keras.nowcasting import evaluation as nowcast_reports
+from predrnn_keras.nowcasting import reports as nowcast_reports
 from predrnn_keras.nowcasting.extra import require
 from predrnn_keras.nowcasting.pictures import nowcast_frames
 from predrnn_keras.nowcasting.pictures import rain_rgb

@@ -7,7 +7,9 @@ for the model's forecasts of a radar folder.
 
 import imageio.v3 as iio
 
-from predrnn_keras.nowcasting import scores as nowcast_scores
+from predrnn_keras.nowcasting.score_plots import csi_plot
+from predrnn_keras.nowcasting.tables import format_all_tables
+from predrnn_keras.nowcasting.tables import scores_csv
 from predrnn_keras.utils import files
 
 MODEL_NAME = "PredRNN"
@@ -20,12 +22,12 @@ def write_nowcast_reports(out_dir, nowcast: dict) -> dict:
     """
     methods = nowcast["methods"]
     paths = {"csv": out_dir / "nowcast_scores.csv", "plots": []}
-    files.write_text(paths["csv"], nowcast_scores.scores_csv(methods))
+    files.write_text(paths["csv"], scores_csv(methods))
     first = next(iter(methods.values()))
     for i, threshold in enumerate(first["thresholds"]):
         path = out_dir / f"csi_{threshold:g}.png"
         iio.imwrite(
-            path, nowcast_scores.csi_plot(methods, i, nowcast["unit"])
+            path, csi_plot(methods, i, nowcast["unit"])
         )
         paths["plots"].append(path)
     return paths
@@ -33,6 +35,6 @@ def write_nowcast_reports(out_dir, nowcast: dict) -> dict:
 
 def format_nowcast(nowcast: dict) -> str:
     """Every threshold's score table, for the console."""
-    return nowcast_scores.format_all_tables(
+    return format_all_tables(
         nowcast["methods"], nowcast["unit"]
     )
