@@ -45,6 +45,16 @@ def parse_args(argv=None):
         help="a video, GIF, folder of frames, .npy / .npz, or a folder of "
         "these",
     )
+    _add_model_arguments(parser)
+    _add_output_arguments(parser)
+    _add_frame_arguments(parser)
+    add_backend_argument(parser)
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def _add_model_arguments(parser) -> None:
+    """Which model forecasts, and how far."""
     parser.add_argument(
         "--model",
         required=True,
@@ -62,6 +72,13 @@ def parse_args(argv=None):
         type=int,
         help="frames to predict (default: what the model was trained for)",
     )
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="sequences per batch"
+    )
+
+
+def _add_output_arguments(parser) -> None:
+    """Where the forecasts go, and whether they are scored."""
     parser.add_argument("--out", help="output folder (default: predictions)")
     parser.add_argument(
         "--overwrite",
@@ -74,6 +91,14 @@ def parse_args(argv=None):
         help="the input holds the future too: score the forecast of its "
         "first frames against the frames that follow",
     )
+    parser.add_argument(
+        "--fps", type=float, default=4.0, help="frames per second of GIFs"
+    )
+
+
+def _add_frame_arguments(parser) -> None:
+    """How frames, videos and arrays that differ from the model's are
+    read."""
     parser.add_argument(
         "--fit",
         choices=["resize", "crop"],
@@ -94,15 +119,6 @@ def parse_args(argv=None):
         "0 65535, floats as they are)",
     )
     parser.add_argument("--key", help="the array of an .npz with several")
-    parser.add_argument(
-        "--batch-size", type=int, default=8, help="sequences per batch"
-    )
-    parser.add_argument(
-        "--fps", type=float, default=4.0, help="frames per second of GIFs"
-    )
-    add_backend_argument(parser)
-    parser.add_argument("--quiet", action="store_true")
-    return parser.parse_args(argv)
 
 
 def main(argv=None):
