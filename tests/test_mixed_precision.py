@@ -187,7 +187,9 @@ class MixedModelTest(TestCase):
 def test_recipe_precision_key():
     from predrnn_keras.hardware import auto_precision
 
-    recipe = recipe_config.recipe_from_dict(tiny_recipe())
+    recipe = recipe_config.recipe_from_dict(
+        tiny_recipe(train={"precision": "auto"})
+    )
     assert recipe["train"]["precision"] == "auto"
     assert (
         recipe_config.build_model(recipe).dtype_policy.name
