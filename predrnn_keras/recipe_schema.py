@@ -2,19 +2,20 @@
 
 A recipe (docs/recipes.md) is a TOML file of tables. `SCHEMA` lists every key
 of `[model]`, `[train]`, `[distribution]` and `[evaluate]`; the `[data]`
-table belongs to the data readers (`predrnn_keras.data`), which check it
-themselves. `predrnn_keras.recipe_config` merges recipes through this schema, the
-checkpoint converter (`predrnn_keras.convert`) reads its `[model]` table
-through it and `predrnn_keras.recipe_docs` writes docs/recipes.md from it.
+table belongs to the data kinds (`predrnn_keras.data.kinds`), which check
+it themselves. `predrnn_keras.recipe_config` merges recipes through this
+schema, the checkpoint converter (`predrnn_keras.convert`) reads its
+`[model]` table through it and `predrnn_keras.recipe_docs` writes
+docs/recipes.md from it.
 
 Facts are not repeated here: the defaults of `[model]` are the model
 constructors' (`predrnn_keras.models.variants.model_defaults`), so they can
 differ by variant; variant, sampling and fast-path names come from the
 modules that define them. Every constructor argument is a `[model]` key but
 `seed`, which is `train.seed`; `loss`, `loss_thresholds` and `loss_weights`,
-which are `[train]` keys (the thresholds in the data's units,
-`predrnn_keras.recipe_config.model_units` converts them); and `unroll`, which the
-backend decides.
+which are `[train]` keys (the thresholds in the data's units, which
+`predrnn_keras.recipe_config.model_units` converts); and `unroll`, which
+the backend decides.
 """
 
 import copy

@@ -46,9 +46,9 @@ def load_model(model, which: str = "best", recipe=None):
             folder, or the name of a shipped model.
         which: "best" or "last" model of a run folder.
         recipe: the model's recipe (a TOML file, or a complete recipe as
-            `recipe_config.load_recipe` returns it) instead of its run folder's or
-            shipped model's; needed for a `.keras` file outside a run
-            folder to read radar files.
+            `recipe_config.load_recipe` returns it) instead of its run
+            folder's or shipped model's; needed for a `.keras` file outside
+            a run folder to read radar files.
 
     Returns:
         `(model, name, horizon)`: the horizon is the recipe's
