@@ -257,6 +257,23 @@ def violations(imports) -> list:
 
 
 def drawing(root: Path = REPO / PACKAGE) -> str:
+    """What docs/design.md shows between its markers: the order as a table,
+    then the flowchart of the package."""
+    return f"{order_table()}\n\n{flowchart(root)}"
+
+
+def order_table() -> str:
+    """The layers and their groups, low to high, as a Markdown table."""
+    rows = ["| layer | groups |", "|---|---|"]
+    for number, (title, members) in enumerate(LAYERS):
+        names = ", ".join(f"`{g}`" for g in members)
+        if "cli" in members:
+            names += " and every `__main__.py`"
+        rows.append(f"| {number} {title} | {names} |")
+    return "\n".join(rows)
+
+
+def flowchart(root: Path = REPO / PACKAGE) -> str:
     """The Mermaid flowchart of the groups by layer and the imports
     between groups; those that break the rule dashed and red."""
     present = groups(root)

@@ -4,6 +4,7 @@ order, and the drawing of them in docs/design.md."""
 import textwrap
 
 from tests import layering
+from tests.layering import LAYER
 
 
 def test_no_import_goes_up_or_round():
@@ -79,33 +80,41 @@ def test_the_scanner_sees_every_import(tmp_path):
     }
 
 
+def _edge(a, b):
+    return f"(layer {LAYER[a]} {a} -> layer {LAYER[b]} {b})"
+
+
 def test_the_scanner_reports_each_violation(tmp_path):
     root = _fake_package(tmp_path)
+    cycle = "in a cycle of metrics, plots"
     assert layering.violations(layering.scan(root)) == [
         "predrnn_keras/extras.py:1: group 'extras' is not in "
         "tests/layering.py's LAYERS",
         "predrnn_keras/layers/__init__.py:1 imports predrnn_keras.models "
-        "(layer 1 layers -> layer 3 models)",
+        + _edge("layers", "models"),
         "predrnn_keras/training/__init__.py:1 imports predrnn_keras "
-        "(layer 11 training -> layer 13 facade)",
+        + _edge("training", "facade"),
         "predrnn_keras/utils/files.py:5 imports predrnn_keras.cli "
-        "(layer 0 utils -> layer 12 cli)",
+        + _edge("utils", "cli"),
         "predrnn_keras/metrics.py:1 imports predrnn_keras.plots "
-        "(layer 4 metrics -> layer 4 plots), in a cycle of metrics, plots",
+        f"{_edge('metrics', 'plots')}, {cycle}",
         "predrnn_keras/plots.py:3 imports predrnn_keras.metrics "
-        "(layer 4 plots -> layer 4 metrics), in a cycle of metrics, plots",
+        f"{_edge('plots', 'metrics')}, {cycle}",
     ]
 
 
 def test_the_drawing_shows_layers_and_upward_imports(tmp_path):
     root = _fake_package(tmp_path)
     text = layering.drawing(root)
-    assert text.startswith("```mermaid\nflowchart TB\n")
-    assert '    subgraph L12["12 command lines"]\n        cli\n    end' in text
+    top = LAYER["cli"]
+    assert text.startswith("| layer | groups |\n|---|---|\n| 0 base | `utils`")
+    assert f"| {top} command lines | `cli` and every `__main__.py` |" in text
+    assert "\n\n```mermaid\nflowchart TB\n" in text
+    assert f'    subgraph L{top}["{top} command lines"]\n        cli\n' in text
     # Upward imports dashed and red; the facade's own imports left out.
     assert "    layers -. up .-> models\n" in text
     assert "    models --> layers\n" in text
     assert "    training -. up .-> facade\n" in text
     assert "    facade --> cli" not in text
-    assert "linkStyle" in text
     assert "    metrics -. cycle .-> plots\n" in text
+    assert "linkStyle" in text
