@@ -88,7 +88,6 @@ def main(argv=None):
     start(args.backend)
     import keras
 
-    import predrnn_keras.models  # noqa: F401 (registers the classes)
     from predrnn_keras import recipe_config
     from predrnn_keras.hardware import describe_machine
     from predrnn_keras.run_folder import RunFolder

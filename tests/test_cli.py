@@ -15,10 +15,11 @@ SCRIPTS = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
 ]
 
 
-def test_the_four_commands_are_declared():
+def test_the_five_commands_are_declared():
     assert sorted(SCRIPTS) == [
         "predrnn-convert",
         "predrnn-evaluate",
+        "predrnn-package",
         "predrnn-predict",
         "predrnn-train",
     ]
@@ -52,7 +53,7 @@ def test_the_scripts_run_the_same_commands(script):
 @pytest.mark.parametrize(
     "module",
     ["predrnn_keras.predict", "predrnn_keras.cli.predict",
-     "predrnn_keras.pretrained", "predrnn_keras.pretrained.package"],
+     "predrnn_keras.pretrained", "predrnn_keras.cli.package"],
 )
 def test_command_modules_import_without_keras(module):
     # `python -m` imports them before main() can configure the runtime.

@@ -1,9 +1,11 @@
-"""The command lines: `predrnn-train`, `predrnn-evaluate`, `predrnn-convert`.
+"""The command lines: `predrnn-train`, `predrnn-evaluate`, `predrnn-predict`,
+`predrnn-convert` and `predrnn-package`.
 
 Each `main(argv=None)` parses its arguments, calls
 `predrnn_keras.configure_runtime()` before anything imports Keras, then
-imports the library and runs it; it returns the exit status. `train.py` and
-`evaluate.py` at the repository's root run the same commands.
+imports the library and runs it; it returns the exit status. `train.py`,
+`evaluate.py` and `predict.py` at the repository's root run the same
+commands.
 """
 
 import os

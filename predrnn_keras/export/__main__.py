@@ -15,7 +15,6 @@ def main(argv=None):
 
     import keras
 
-    import predrnn_keras.models  # noqa: F401  (registers the model classes)
     from predrnn_keras.export.saved_model import export_in_process
     from predrnn_keras.run_folder import model_file
 

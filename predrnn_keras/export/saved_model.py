@@ -70,9 +70,8 @@ def export_in_process(model, export_dir, horizon: int, context_length: int):
 
 
 def _package_root() -> str:
-    import predrnn_keras
-
-    return str(Path(predrnn_keras.__file__).resolve().parent.parent)
+    """The folder that holds the `predrnn_keras` package."""
+    return str(Path(__file__).resolve().parents[2])
 
 
 def export_in_subprocess(model_path, export_dir, horizon, context_length):
