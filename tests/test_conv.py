@@ -12,7 +12,7 @@ from tests.test_case import kernel_gradient_calls
 
 # The running backend's fast paths, which these tests exercise directly.
 PATHS = backends.fast_paths("auto")
-reusing_kernels = PATHS.reusing_kernels
+prepare_kernels = PATHS.prepare_kernels
 
 
 def _restack_threshold(monkeypatch, elements):
@@ -81,7 +81,7 @@ class FeatureMapConv2DTest(TestCase):
         ("float32_k1", "float32", 1),
         ("mixed_bfloat16_k3", "mixed_bfloat16", 3),
     )
-    def test_reusing_kernels_prepares_each_kernel_once(self, policy, kernel):
+    def test_prepared_kernels_are_prepared_once(self, policy, kernel):
         rng = np.random.default_rng(6)
         x = keras.ops.convert_to_tensor(
             rng.normal(size=(2, 6, 5, 3)).astype("float32")
@@ -97,17 +97,25 @@ class FeatureMapConv2DTest(TestCase):
 
         first = values(layer(x))
         old_kernel = self.to_numpy(layer.kernel)
-        with reusing_kernels([layer]):
-            np.testing.assert_array_equal(values(layer.convolve(x)), first)
-            # The kernel was prepared on entry: new weights are not seen
-            # until the block ends.
-            layer.kernel.assign(-old_kernel)
-            np.testing.assert_array_equal(values(layer.convolve(x)), first)
-        # Nothing outlives the block.
+        kernels = prepare_kernels([layer])
+        np.testing.assert_array_equal(values(layer.convolve(x, kernels)), first)
+        # The kernel was prepared before: a convolution handed it does not
+        # see new weights.
+        layer.kernel.assign(-old_kernel)
+        np.testing.assert_array_equal(values(layer.convolve(x, kernels)), first)
+        # Without it, the convolution prepares the new kernel.
         np.testing.assert_array_equal(
             values(layer.convolve(x)), values(layer(x))
         )
         np.testing.assert_array_equal(values(layer(x)), -first)
+        # A convolution that was not prepared prepares its own kernel.
+        other = FeatureMapConv2D(
+            4, kernel, padding="same", use_bias=False, dtype=policy
+        )
+        other.build(x.shape)
+        np.testing.assert_array_equal(
+            values(other.convolve(x, kernels)), values(other(x))
+        )
 
     def test_is_a_channels_last_conv2d_with_its_weights(self):
         layer = FeatureMapConv2D(6, 3, padding="same", use_bias=False)
@@ -211,15 +219,14 @@ def test_pytorch_reused_kernel_sums_the_gradient_of_every_step():
     layer.build((2, 6, 5, 3))
     kernel = layer.kernel.value
 
-    def loss():
+    def loss(kernels):
         total = 0.0
         for x in steps:
-            total = total + layer.convolve(x).square().sum()
+            total = total + layer.convolve(x, kernels).square().sum()
         return total
 
-    with reusing_kernels([layer]):
-        (reused,) = torch.autograd.grad(loss(), kernel)
-    (per_step,) = torch.autograd.grad(loss(), kernel)
+    (reused,) = torch.autograd.grad(loss(prepare_kernels([layer])), kernel)
+    (per_step,) = torch.autograd.grad(loss(None), kernel)
     torch.testing.assert_close(reused, per_step, atol=1e-4, rtol=1e-5)
     assert float(reused.abs().sum()) > 0
 
@@ -278,8 +285,8 @@ def test_batched_kernel_gradient_is_the_sum_over_steps(
     layer.build((2, 6, 5, 3))
 
     def loss():
-        with reusing_kernels([layer], batch_gradients=True):
-            outputs = [layer.convolve(x) for x in x_tensors]
+        kernels = prepare_kernels([layer], batch_gradients=True)
+        outputs = [layer.convolve(x, kernels) for x in x_tensors]
         return sum(
             keras.ops.sum(keras.ops.cast(outputs[t], "float32") * g_tensors[t])
             for t in (0, 2)
@@ -331,11 +338,11 @@ def test_batched_kernel_gradient_keeps_the_convolutions_geometry(
 
     def loss(batch_gradients):
         def value():
-            with reusing_kernels([layer], batch_gradients):
-                return sum(
-                    keras.ops.sum(keras.ops.sin(layer.convolve(x)))
-                    for x in xs
-                )
+            kernels = prepare_kernels([layer], batch_gradients)
+            return sum(
+                keras.ops.sum(keras.ops.sin(layer.convolve(x, kernels)))
+                for x in xs
+            )
 
         return value
 
@@ -384,10 +391,8 @@ def test_stacked_convolution_is_the_sum_of_its_parts(
     inputs = [keras.Variable(x, name=f"x{i}") for i, x in enumerate((xa, xb))]
 
     def convolve():
-        if reused:
-            with reusing_kernels([stacked]):
-                return stacked.convolve([x.value for x in inputs])
-        return stacked.convolve([x.value for x in inputs])
+        kernels = prepare_kernels([stacked]) if reused else None
+        return stacked.convolve([x.value for x in inputs], kernels)
 
     got = convolve()
     assert tuple(got.shape) == (2, 6, 5, 3)
@@ -449,11 +454,8 @@ def test_pytorch_stacked_convolution_keeps_its_inputs_unstacked(
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        if reused:
-            with reusing_kernels([stacked]):
-                stacked.convolve([xa, xb])
-        else:
-            stacked.convolve([xa, xb])
+        kernels = prepare_kernels([stacked]) if reused else None
+        stacked.convolve([xa, xb], kernels)
     # The backward pass keeps the inputs themselves (which the layer keeps
     # anyway) and stacks them again when it runs, not their stacked copy
     # (2 + 4 channels).

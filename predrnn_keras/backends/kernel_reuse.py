@@ -3,67 +3,36 @@
 The machinery of the fast paths that TensorFlow, JAX and PyTorch share: a
 recurrent cell convolves with the same kernels at every step, so the RNN
 prepares each kernel (cast to the compute dtype and laid out as the
-backend's convolution reads it) once around its time loop, and, where the
-backend supports it, computes each kernel's gradient once for the whole
-sequence (`BatchedKernelGradient`).
+backend's convolution reads it) once before its time loop and hands them to
+every step (`PreparedKernels`), and, where the backend supports it,
+computes each kernel's gradient once for the whole sequence
+(`BatchedKernelGradient`).
 """
-
-import contextlib
-import threading
 
 from keras import ops
 
 from predrnn_keras.backends.plain import FastPaths
 
-# Kernels prepared for the sequence in progress, by id of their layer; per
-# thread, since TensorFlow's MirroredStrategy calls replicas in threads.
-_reused = threading.local()
-
 
 class KernelReuse(FastPaths):
     """`FastPaths` whose RNN prepares each kernel once per sequence."""
 
-    @contextlib.contextmanager
-    def reusing_kernels(self, layers, batch_gradients=False):
-        """Within the block, each layer convolves with one prepared kernel.
+    def prepare_kernels(self, layers, batch_gradients=False):
+        """A `PreparedKernels` of `layers`, prepared now for the sequence.
 
-        Nothing outlives the block: the next call prepares the updated
-        weights anew. Each kernel's gradient is the sum over the steps in
-        the compute dtype, cast to the variable dtype once; with
-        `batch_gradients` it is one weight-gradient convolution over all
-        the steps (`BatchedKernelGradient`).
-
-        Args:
-            layers: built `FeatureMapConv2D` layers or `StackedConvolution`s.
-            batch_gradients: bool, compute each kernel's gradient once for
-                the sequence where the backend can (`batched_gradient`).
+        Each kernel's gradient is the sum over the steps in the compute
+        dtype, cast to the variable dtype once; with `batch_gradients` it
+        is one weight-gradient convolution over all the steps
+        (`BatchedKernelGradient`).
         """
-        kernels = getattr(_reused, "kernels", None)
-        if kernels is None:
-            kernels = _reused.kernels = {}
-        added = []
+        kernels = {}
         for layer in layers:
-            if id(layer) in kernels:
-                continue
             kernel = layer.prepared_kernel()
             batched = self.batched_gradient(layer) if batch_gradients else None
             if batched is not None:
                 kernel = batched.gate(kernel)
-            kernels[id(layer)] = (kernel, batched)
-            added.append(id(layer))
-        try:
-            yield
-        finally:
-            for key in added:
-                kernels.pop(key, None)
-
-    def prepared(self, conv):
-        kernel, batched = getattr(_reused, "kernels", {}).get(
-            id(conv), (None, None)
-        )
-        if kernel is None:
-            return conv.prepared_kernel(), None
-        return kernel, batched
+            kernels[layer] = (kernel, batched)
+        return PreparedKernels(kernels)
 
     def batched_gradient(self, layer):
         """A `BatchedKernelGradient` for `layer`, or None where the backend
@@ -79,6 +48,32 @@ class KernelReuse(FastPaths):
         the input gradient is None unless `inputs_too`.
         """
         raise NotImplementedError
+
+
+class PreparedKernels:
+    """The kernels one sequence convolves with, prepared before its first
+    step.
+
+    Made by `KernelReuse.prepare_kernels` when the RNN starts a sequence
+    and handed to every step's cell call, as Keras' RNN hands the cell its
+    states; nothing outlives the call, so the next sequence prepares the
+    updated weights anew.
+
+    Args:
+        kernels: `{layer: (kernel, batched)}`: the kernel each layer
+            convolves with and its `BatchedKernelGradient` or None.
+    """
+
+    def __init__(self, kernels):
+        self._kernels = dict(kernels)
+
+    def of(self, conv):
+        """`(kernel, batched)` for `conv`; a convolution that was not
+        prepared for the sequence prepares its kernel now."""
+        prepared = self._kernels.get(conv)
+        if prepared is None:
+            return conv.prepared_kernel(), None
+        return prepared
 
 
 class BatchedKernelGradient:

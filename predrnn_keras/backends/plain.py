@@ -5,8 +5,6 @@ backend; the backends' own classes override what they do faster. `Backend`
 holds what a backend requires whatever the setting.
 """
 
-import contextlib
-
 import keras
 from keras import ops
 
@@ -26,20 +24,28 @@ class FastPaths:
         """Whether `PredRNN(unroll=None)` unrolls its time loop."""
         return False
 
-    def reusing_kernels(self, layers, batch_gradients=False):
-        """A context in which each of `layers` convolves with one kernel
-        prepared for the whole sequence (a no-op here)."""
-        return contextlib.nullcontext()
+    def prepare_kernels(self, layers, batch_gradients=False):
+        """The kernels of `layers` prepared once for a whole sequence.
+
+        The RNN calls this once per sequence and hands the result to every
+        step, whose convolutions take their kernels from it. None here:
+        each convolution prepares its kernel whenever it runs.
+
+        Args:
+            layers: built `FeatureMapConv2D` layers or `StackedConvolution`s.
+            batch_gradients: bool, compute each kernel's gradient once for
+                the sequence where the backend can.
+
+        Returns:
+            A `PreparedKernels` (`predrnn_keras.backends.kernel_reuse`), or
+            None.
+        """
+        return None
 
     def batches_kernel_gradients(self, compute_dtype, unrolled):
         """Whether training computes each kernel's gradient once per
-        sequence (`reusing_kernels(..., batch_gradients=True)`)."""
+        sequence (`prepare_kernels(..., batch_gradients=True)`)."""
         return False
-
-    def prepared(self, conv):
-        """`(kernel, batched)`: the kernel `conv` convolves with, and its
-        `BatchedKernelGradient` or None."""
-        return conv.prepared_kernel(), None
 
     def lay_out(self, kernel):
         """An `(kernel_h, kernel_w, in, out)` kernel as `convolution_op`
@@ -54,9 +60,13 @@ class FastPaths:
         """`conv.convolution_op` of `inputs` stacked on the channel axis."""
         return conv.convolution_op(ops.concatenate(inputs, axis=-1), kernel)
 
-    def time_loop(self, rnn, sequences, initial_state, mask, training):
+    def time_loop(self, rnn, sequences, initial_state, mask, cell_kwargs):
         """`(last_output, outputs, states)` of `rnn`'s time loop, or None
-        for Keras' own loop."""
+        for Keras' own loop.
+
+        `cell_kwargs` are the keyword arguments of every step's cell call
+        (`training`, the sequence's prepared `kernels`).
+        """
         return None
 
     def fusion_fence(self, x):

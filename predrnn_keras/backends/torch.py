@@ -79,7 +79,7 @@ class TorchFastPaths(KernelReuse):
             return _functions().Restacked.apply(conv, self, kernel, *inputs)
         return super().stacked_convolution(conv, inputs, kernel)
 
-    def time_loop(self, rnn, sequences, initial_state, mask, training):
+    def time_loop(self, rnn, sequences, initial_state, mask, cell_kwargs):
         # The built cell's `call` directly, step by step: PyTorch runs the
         # loop eagerly, and Keras' loop would pay `Layer.__call__` and a
         # flatten and repack of the states at every step.
@@ -91,7 +91,7 @@ class TorchFastPaths(KernelReuse):
         outputs = []
         for step in range(sequences.shape[1]):
             output, states = rnn.cell.call(
-                sequences[:, step], states, training=training
+                sequences[:, step], states, **cell_kwargs
             )
             outputs.append(output)
         sequence = outputs[-1]

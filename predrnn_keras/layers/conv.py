@@ -16,8 +16,8 @@ class FeatureMapConv2D(keras.layers.Conv2D):
     its config, weights and checkpoints are those of `Conv2D`. With
     `fast_paths="auto"` the backend may lay its kernel out and convolve
     differently (on PyTorch, without layout copies; see
-    `predrnn_keras.backends`), and inside `reusing_kernels` it convolves
-    with the kernel prepared there for the whole sequence.
+    `predrnn_keras.backends`), and `convolve` takes the kernel that the
+    RNN prepared for the whole sequence.
 
     Args:
         fast_paths: "auto" or "off" (`predrnn_keras.backends.FAST_PATHS`).
@@ -29,7 +29,7 @@ class FeatureMapConv2D(keras.layers.Conv2D):
         self.fast_paths = backends.check_fast_paths(fast_paths)
         self.paths = backends.fast_paths(fast_paths)
 
-    def convolve(self, inputs):
+    def convolve(self, inputs, kernels=None):
         """`self(inputs)` for a built layer, without `Layer.__call__`.
 
         The recurrent cell convolves several times per layer and step;
@@ -37,9 +37,16 @@ class FeatureMapConv2D(keras.layers.Conv2D):
         bookkeeping costs a noticeable part of the step. This does what
         `__call__` would: inputs and kernel in the compute dtype, then
         `call`'s arithmetic.
+
+        Args:
+            inputs: `(batch, height, width, channels)` maps.
+            kernels: the `PreparedKernels` of the sequence in progress
+                (`FastPaths.prepare_kernels`), or None to prepare the
+                kernel now.
         """
         dtype = self.compute_dtype
-        outputs = convolve_prepared(self, ops.cast(inputs, dtype))
+        kernel, batched = _prepared(self, kernels)
+        outputs = _convolve(self, ops.cast(inputs, dtype), kernel, batched)
         if self.use_bias:
             outputs = ops.add(outputs, ops.cast(self.bias, dtype))
         if self.activation is not None:
@@ -57,14 +64,19 @@ class FeatureMapConv2D(keras.layers.Conv2D):
         return {**super().get_config(), "fast_paths": self.fast_paths}
 
 
-def convolve_prepared(conv, inputs, prepared=None):
-    """`conv`'s convolution of `inputs`, already in its compute dtype.
+def _prepared(conv, kernels):
+    """`(kernel, batched)`: the kernel `conv` convolves with, from
+    `kernels` (a `PreparedKernels`) or prepared now, and its
+    `BatchedKernelGradient` or None."""
+    if kernels is None:
+        return conv.prepared_kernel(), None
+    return kernels.of(conv)
 
-    With the kernel that the fast paths prepared for `conv` (or `prepared`,
-    a `(kernel, batched)` pair) and, with batched kernel gradients, the
-    output captured for the kernel's gradient.
-    """
-    kernel, batched = prepared or conv.paths.prepared(conv)
+
+def _convolve(conv, inputs, kernel, batched):
+    """`conv`'s convolution of `inputs`, already in its compute dtype, with
+    a prepared kernel; with batched kernel gradients, the output captured
+    for the kernel's gradient."""
     outputs = conv.convolution_op(inputs, kernel)
     if batched is not None:
         outputs = batched.capture(inputs, outputs)
@@ -144,14 +156,15 @@ class StackedConvolution:
     def convolution_op(self, inputs, kernel):
         return self.geometry.convolution_op(inputs, kernel)
 
-    def convolve(self, inputs):
+    def convolve(self, inputs, kernels=None):
         """The summed convolutions of `inputs`, one tensor per part, in the
-        compute dtype."""
+        compute dtype, with the stacked kernel from `kernels` (a
+        `PreparedKernels`) or, if None, prepared now."""
         dtype = self.compute_dtype
         inputs = [ops.cast(x, dtype) for x in inputs]
-        kernel, batched = self.paths.prepared(self)
+        kernel, batched = _prepared(self, kernels)
         if batched is None:
             return self.paths.stacked_convolution(self, inputs, kernel)
-        return convolve_prepared(
-            self, ops.concatenate(inputs, axis=-1), (kernel, batched)
+        return _convolve(
+            self, ops.concatenate(inputs, axis=-1), kernel, batched
         )

@@ -82,6 +82,9 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
             each layer, `c` of each layer, `m`, the previous prediction, the
             accumulated decoupling similarity `(batch,)`.
         training: unused; accepted for the RNN protocol.
+        kernels: the `PreparedKernels` that `SpatioTemporalRNN` prepares
+            for the sequence (`FastPaths.prepare_kernels`), or None to
+            prepare every kernel in this step.
 
     Returns:
         `(prediction, new_states)`.
@@ -196,7 +199,8 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         )
 
     def step_convolutions(self):
-        """The convolutions one step runs (`SpatioTemporalRNN` prepares them).
+        """The convolutions one step runs, which `SpatioTemporalRNN`
+        prepares once per sequence (`FastPaths.prepare_kernels`).
 
         Each ST-LSTM's `step_convolutions()`, then the head and the adapter.
         """
@@ -221,7 +225,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         ]
         return states + [ops.zeros((batch_size,), dtype=dtype)]
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs, states, training=False, kernels=None):
         num_layers = self.num_layers
         hidden = list(states[:num_layers])
         cell = list(states[num_layers : 2 * num_layers])
@@ -234,18 +238,19 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
             # Built in `build`: `call` skips `Layer.__call__`'s per-call
             # work, which PyTorch's eager loop would pay at every step.
             hidden[index], cell[index], memory, delta_c, delta_m = layer.call(
-                x, hidden[index], cell[index], memory
+                x, hidden[index], cell[index], memory, kernels=kernels
             )
             if self.adapter is not None:
                 similarity = similarity + ops.cast(
                     decoupling_similarity(
-                        self.adapter.convolve(delta_c),
-                        self.adapter.convolve(delta_m),
+                        self.adapter.convolve(delta_c, kernels),
+                        self.adapter.convolve(delta_m, kernels),
                     ),
                     similarity.dtype,
                 )
             x = hidden[index]
-        prediction = ops.cast(self.head.convolve(x), self.variable_dtype)
+        prediction = self.head.convolve(x, kernels)
+        prediction = ops.cast(prediction, self.variable_dtype)
         return prediction, [*hidden, *cell, memory, prediction, similarity]
 
     def get_config(self):

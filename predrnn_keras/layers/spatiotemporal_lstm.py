@@ -61,6 +61,10 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         c: this layer's temporal memory from the previous step, same shape.
         m: the spatiotemporal memory arriving along the zigzag path, same
             shape.
+        kernels: the `PreparedKernels` of the sequence in progress, which
+            the RNN prepares once for all steps
+            (`FastPaths.prepare_kernels`); None prepares each kernel in
+            this call.
 
     Returns:
         A tuple `(h_new, c_new, m_new, delta_c, delta_m)`, each of shape
@@ -197,14 +201,14 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
                 norm.build((batch, height, width, channels))
             self.norm_o.build(state_shape)
 
-    def _gate(self, conv, norm, inputs):
+    def _gate(self, conv, norm, inputs, kernels):
         # The sublayers are built in `build`; `convolve` and `norm.call`
         # skip `Layer.__call__`'s per-call work (see `convolve`).
-        outputs = ops.cast(conv.convolve(inputs), self.variable_dtype)
+        outputs = ops.cast(conv.convolve(inputs, kernels), self.variable_dtype)
         return outputs if norm is None else norm.call(outputs)
 
     def step_convolutions(self):
-        """The convolutions that `call` runs, as `reusing_kernels` takes them.
+        """The convolutions that `call` runs, as `prepare_kernels` takes them.
 
         `[gates_xh, gates_xm, conv_o, conv_last]` where the gate
         convolutions are stacked (`stacks_gate_convolutions`), else the
@@ -230,7 +234,7 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
         """
         return self.paths.stacks_gate_convolutions and not self.layer_norm
 
-    def _gate_sums(self, x, h, m):
+    def _gate_sums(self, x, h, m, kernels):
         """`{gate: pre-activation}` of i, f, g, o (without conv_o) and
         i', f', g' (`i_m`, `f_m`, `g_m`)."""
         if self.stacks_gate_convolutions():
@@ -238,8 +242,9 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
             dtype = self.conv_x.compute_dtype
             # Each input cast once for the two stacked convolutions.
             x, h, m = (ops.cast(t, dtype) for t in (x, h, m))
-            xh = ops.cast(self.gates_xh.convolve([x, h]), variable_dtype)
-            xm = ops.cast(self.gates_xm.convolve([x, m]), variable_dtype)
+            xh = self.gates_xh.convolve([x, h], kernels)
+            xm = self.gates_xm.convolve([x, m], kernels)
+            xh, xm = ops.cast(xh, variable_dtype), ops.cast(xm, variable_dtype)
             return {
                 **_split_gates(xh, TEMPORAL_GATES),
                 **_split_gates(xm, SPATIOTEMPORAL_GATES),
@@ -250,16 +255,17 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
             ("conv_h", self.conv_h, self.norm_h, h),
             ("conv_m", self.conv_m, self.norm_m, m),
         ):
-            gates = _split_gates(self._gate(conv, norm, inputs), GATES[name])
+            outputs = self._gate(conv, norm, inputs, kernels)
+            gates = _split_gates(outputs, GATES[name])
             for gate, value in gates.items():
                 sums[gate] = sums[gate] + value if gate in sums else value
         return sums
 
-    def call(self, x, h, c, m):
+    def call(self, x, h, c, m, kernels=None):
         # An identity that may keep a compiler from recomputing the
         # memories' gradient chains in every gate (JAX's fast path).
         c, m = self.paths.fusion_fence(c), self.paths.fusion_fence(m)
-        gates = self._gate_sums(x, h, m)
+        gates = self._gate_sums(x, h, m, kernels)
 
         # The temporal memory c.
         i = ops.sigmoid(gates["i"])
@@ -282,9 +288,10 @@ class SpatioTemporalLSTM(Float32Recurrence, keras.layers.Layer):
             self.conv_o.compute_dtype,
         )
         o = ops.sigmoid(
-            gates["o"] + self._gate(self.conv_o, self.norm_o, memory)
+            gates["o"] + self._gate(self.conv_o, self.norm_o, memory, kernels)
         )
-        last = ops.cast(self.conv_last.convolve(memory), self.variable_dtype)
+        last = self.conv_last.convolve(memory, kernels)
+        last = ops.cast(last, self.variable_dtype)
         h_new = o * ops.tanh(last)
         return h_new, c_new, m_new, delta_c, delta_m
 
