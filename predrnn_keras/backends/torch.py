@@ -1,8 +1,6 @@
 """PyTorch: its fast paths (no layout copies, its own time loop)."""
 
-import functools
 import math
-import types
 
 import torch
 from keras import ops
@@ -76,7 +74,7 @@ class TorchFastPaths(KernelReuse):
             and elements >= self.restack_min_elements
             and _padding(conv) is not None
         ):
-            return _functions().Restacked.apply(conv, self, kernel, *inputs)
+            return _Restacked.apply(conv, self, kernel, *inputs)
         return super().stacked_convolution(conv, inputs, kernel)
 
     def time_loop(self, rnn, sequences, initial_state, mask, cell_kwargs):
@@ -137,11 +135,11 @@ class TorchBatchedKernelGradient(BatchedKernelGradient):
         self._gated = None
 
     def gate(self, kernel):
-        self._gated = _functions().Gate.apply(kernel, self)
+        self._gated = _Gate.apply(kernel, self)
         return self._gated.detach()
 
     def capture(self, inputs, outputs):
-        return _functions().Capture.apply(
+        return _Capture.apply(
             outputs, inputs, self._gated, self, self.next_step()
         )
 
@@ -160,87 +158,82 @@ def _padding(layer):
     return padding
 
 
-@functools.cache
-def _functions():
-    """The autograd functions of the fast paths."""
+class _Gate(torch.autograd.Function):
+    """Autograd: the kernel, whose gradient is the batched one."""
 
-    class Gate(torch.autograd.Function):
-        """The kernel, whose gradient is the batched one."""
+    @staticmethod
+    def forward(kernel, batched):
+        return kernel.view_as(kernel)
 
-        @staticmethod
-        def forward(kernel, batched):
-            return kernel.view_as(kernel)
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        kernel, ctx.batched = inputs
+        ctx.kernel = kernel.detach()
 
-        @staticmethod
-        def setup_context(ctx, inputs, output):
-            kernel, ctx.batched = inputs
-            ctx.kernel = kernel.detach()
+    @staticmethod
+    def backward(ctx, unused):
+        batched = ctx.batched
+        gradient = batched.kernel_gradient(ctx.kernel)
+        # The steps' tensors go with this backward pass.
+        batched.inputs.clear()
+        batched.output_gradients.clear()
+        return gradient, None
 
-        @staticmethod
-        def backward(ctx, unused):
-            batched = ctx.batched
-            gradient = batched.kernel_gradient(ctx.kernel)
-            # The steps' tensors go with this backward pass.
-            batched.inputs.clear()
-            batched.output_gradients.clear()
-            return gradient, None
 
-    class Capture(torch.autograd.Function):
-        """A step's output, whose gradient is kept; linked to the gate.
+class _Capture(torch.autograd.Function):
+    """Autograd: a step's output, whose gradient is kept; linked to the
+    gate.
 
-        The step's input is saved with the node, not in `batched`: a tensor
-        held there would tie `batched` to the autograd graph in a cycle
-        that Python's garbage collector cannot see.
-        """
+    The step's input is saved with the node, not in `batched`: a tensor
+    held there would tie `batched` to the autograd graph in a cycle
+    that Python's garbage collector cannot see.
+    """
 
-        @staticmethod
-        def forward(outputs, inputs, gated, batched, index):
-            return outputs.view_as(outputs)
+    @staticmethod
+    def forward(outputs, inputs, gated, batched, index):
+        return outputs.view_as(outputs)
 
-        @staticmethod
-        def setup_context(ctx, inputs, output):
-            step_inputs, _, ctx.batched, ctx.index = inputs[1:]
-            ctx.save_for_backward(step_inputs)
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        step_inputs, _, ctx.batched, ctx.index = inputs[1:]
+        ctx.save_for_backward(step_inputs)
 
-        @staticmethod
-        def backward(ctx, output_gradient):
-            (step_inputs,) = ctx.saved_tensors
-            ctx.batched.inputs[ctx.index] = step_inputs
-            ctx.batched.output_gradients[ctx.index] = output_gradient
-            return output_gradient, None, None, None, None
+    @staticmethod
+    def backward(ctx, output_gradient):
+        (step_inputs,) = ctx.saved_tensors
+        ctx.batched.inputs[ctx.index] = step_inputs
+        ctx.batched.output_gradients[ctx.index] = output_gradient
+        return output_gradient, None, None, None, None
 
-    class Restacked(torch.autograd.Function):
-        """A stacked convolution that keeps its inputs unstacked."""
 
-        @staticmethod
-        def forward(conv, paths, kernel, *inputs):
-            return conv.convolution_op(torch.cat(inputs, dim=-1), kernel)
+class _Restacked(torch.autograd.Function):
+    """Autograd: a stacked convolution that keeps its inputs unstacked."""
 
-        @staticmethod
-        def setup_context(ctx, inputs, output):
-            ctx.conv, ctx.paths = inputs[:2]
-            ctx.save_for_backward(*inputs[2:])
+    @staticmethod
+    def forward(conv, paths, kernel, *inputs):
+        return conv.convolution_op(torch.cat(inputs, dim=-1), kernel)
 
-        @staticmethod
-        def backward(ctx, output_gradient):
-            kernel, *inputs = ctx.saved_tensors
-            input_gradient, kernel_gradient = ctx.paths.convolution_gradients(
-                ctx.conv,
-                torch.cat(inputs, dim=-1),
-                kernel,
-                output_gradient,
-                inputs_too=any(ctx.needs_input_grad[3:]),
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.conv, ctx.paths = inputs[:2]
+        ctx.save_for_backward(*inputs[2:])
+
+    @staticmethod
+    def backward(ctx, output_gradient):
+        kernel, *inputs = ctx.saved_tensors
+        input_gradient, kernel_gradient = ctx.paths.convolution_gradients(
+            ctx.conv,
+            torch.cat(inputs, dim=-1),
+            kernel,
+            output_gradient,
+            inputs_too=any(ctx.needs_input_grad[3:]),
+        )
+        input_gradients = [None] * len(inputs)
+        if input_gradient is not None:
+            input_gradients = torch.split(
+                input_gradient, [x.shape[-1] for x in inputs], dim=-1
             )
-            input_gradients = [None] * len(inputs)
-            if input_gradient is not None:
-                input_gradients = torch.split(
-                    input_gradient, [x.shape[-1] for x in inputs], dim=-1
-                )
-            return (None, None, kernel_gradient, *input_gradients)
-
-    return types.SimpleNamespace(
-        Gate=Gate, Capture=Capture, Restacked=Restacked
-    )
+        return (None, None, kernel_gradient, *input_gradients)
 
 
 class TorchBackend(Backend):
