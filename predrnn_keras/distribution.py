@@ -198,44 +198,78 @@ def force_host_devices(count: int) -> None:
 
 
 def _setup_jax(table, mode, process_id):
-    import keras
-
     if table.get("cpu_devices"):
         force_host_devices(table["cpu_devices"])
     if mode == "multi_worker":
-        num_processes = table.get("num_processes") or None
-        if process_id is None and os.environ.get(
-            "KERAS_DISTRIBUTION_PROCESS_ID"
-        ) is None:
-            raise DistributionError(
-                "distribution.mode='multi_worker' on JAX needs this "
-                "process's number: pass --process-id N (0 on the "
-                "coordinator) or set KERAS_DISTRIBUTION_PROCESS_ID."
-            )
-        address = table.get("coordinator_address") or None
-        if address is None and not os.environ.get(
-            "KERAS_DISTRIBUTION_JOB_ADDRESSES"
-        ):
-            raise DistributionError(
-                "distribution.mode='multi_worker' on JAX needs "
-                "distribution.coordinator_address='HOST:PORT' (process 0's "
-                "address) or KERAS_DISTRIBUTION_JOB_ADDRESSES."
-            )
-        if num_processes is None and not os.environ.get(
-            "KERAS_DISTRIBUTION_NUM_PROCESSES"
-        ):
-            raise DistributionError(
-                "distribution.mode='multi_worker' on JAX needs "
-                "distribution.num_processes=N (the number of processes) or "
-                "KERAS_DISTRIBUTION_NUM_PROCESSES."
-            )
-        try:
-            keras.distribution.initialize(address, num_processes, process_id)
-        except RuntimeError as error:
-            raise DistributionError(
-                "JAX multi-process initialisation failed "
-                f"(coordinator {address}, process {process_id}): {error}"
-            ) from None
+        _initialize_jax_processes(table, process_id)
+    return _jax_data_parallel(table, mode)
+
+
+def _jax_data_parallel(table, mode):
+    """`keras.distribution.DataParallel` over the replicas' devices."""
+    import jax
+    import keras
+
+    chosen = _jax_devices(table)
+    names = [f"{d.platform}:{d.id}" for d in chosen]
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=names, auto_shard_dataset=False)
+    )
+    return Placement(
+        mode=mode,
+        backend="jax",
+        num_replicas=len(chosen),
+        num_workers=jax.process_count(),
+        worker_index=jax.process_index(),
+        is_chief=jax.process_index() == 0,
+        devices=tuple(names),
+    )
+
+
+def _initialize_jax_processes(table, process_id):
+    """`keras.distribution.initialize` for JAX `multi_worker`, once each of
+    its settings is found in the table or the environment."""
+    import keras
+
+    num_processes = table.get("num_processes") or None
+    if (
+        process_id is None
+        and os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID") is None
+    ):
+        raise DistributionError(
+            "distribution.mode='multi_worker' on JAX needs this "
+            "process's number: pass --process-id N (0 on the "
+            "coordinator) or set KERAS_DISTRIBUTION_PROCESS_ID."
+        )
+    address = table.get("coordinator_address") or None
+    if address is None and not os.environ.get(
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+    ):
+        raise DistributionError(
+            "distribution.mode='multi_worker' on JAX needs "
+            "distribution.coordinator_address='HOST:PORT' (process 0's "
+            "address) or KERAS_DISTRIBUTION_JOB_ADDRESSES."
+        )
+    if num_processes is None and not os.environ.get(
+        "KERAS_DISTRIBUTION_NUM_PROCESSES"
+    ):
+        raise DistributionError(
+            "distribution.mode='multi_worker' on JAX needs "
+            "distribution.num_processes=N (the number of processes) or "
+            "KERAS_DISTRIBUTION_NUM_PROCESSES."
+        )
+    try:
+        keras.distribution.initialize(address, num_processes, process_id)
+    except RuntimeError as error:
+        raise DistributionError(
+            "JAX multi-process initialisation failed "
+            f"(coordinator {address}, process {process_id}): {error}"
+        ) from None
+
+
+def _jax_devices(table):
+    """The JAX devices of the replicas: the first `devices` (default all)
+    local devices of every process."""
     import jax
 
     count = table.get("cpu_devices")
@@ -258,60 +292,65 @@ def _setup_jax(table, mode, process_id):
     for process in range(jax.process_count()):
         local = [d for d in jax.devices() if d.process_index == process]
         chosen += local[:wanted]
-    names = [f"{d.platform}:{d.id}" for d in chosen]
-    keras.distribution.set_distribution(
-        keras.distribution.DataParallel(
-            devices=names, auto_shard_dataset=False
-        )
-    )
-    return Placement(
-        mode=mode,
-        backend="jax",
-        num_replicas=len(chosen),
-        num_workers=jax.process_count(),
-        worker_index=jax.process_index(),
-        is_chief=jax.process_index() == 0,
-        devices=tuple(names),
-    )
+    return chosen
 
 
 def _setup_tensorflow(table, mode):
+    if table.get("cpu_devices"):
+        _split_tensorflow_cpu(table["cpu_devices"])
+    if mode == "data_parallel":
+        return _tensorflow_data_parallel(table)
+    return _tensorflow_multi_worker()
+
+
+def _split_tensorflow_cpu(count):
+    """Splits TensorFlow's CPU into `count` logical devices."""
     import tensorflow as tf
 
-    count = table.get("cpu_devices")
-    if count:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        try:
-            tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration()] * count
-            )
-        except RuntimeError:
-            if len(tf.config.list_logical_devices("CPU")) != count:
-                raise DistributionError(
-                    f"distribution.cpu_devices={count}: TensorFlow was "
-                    "already running, so its CPU cannot be split any more. "
-                    "Set it before anything else uses TensorFlow (train.py "
-                    "does)."
-                ) from None
-    if mode == "data_parallel":
-        devices = tf.config.list_logical_devices("GPU")
-        devices = devices or tf.config.list_logical_devices("CPU")
-        wanted = table.get("devices") or len(devices)
-        if wanted > len(devices):
-            raise DistributionError(
-                f"distribution.devices={wanted}, but TensorFlow sees "
-                f"{len(devices)} devices here "
-                f"({', '.join(d.name for d in devices)})."
-            )
-        names = [d.name for d in devices[:wanted]]
-        strategy = tf.distribute.MirroredStrategy(names)
-        return Placement(
-            mode=mode,
-            backend="tensorflow",
-            num_replicas=strategy.num_replicas_in_sync,
-            devices=tuple(names),
-            strategy=strategy,
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * count
         )
+    except RuntimeError:
+        if len(tf.config.list_logical_devices("CPU")) != count:
+            raise DistributionError(
+                f"distribution.cpu_devices={count}: TensorFlow was "
+                "already running, so its CPU cannot be split any more. "
+                "Set it before anything else uses TensorFlow (train.py "
+                "does)."
+            ) from None
+
+
+def _tensorflow_data_parallel(table):
+    """A `MirroredStrategy` over the first `devices` (default all) GPUs,
+    else CPU devices."""
+    import tensorflow as tf
+
+    devices = tf.config.list_logical_devices("GPU")
+    devices = devices or tf.config.list_logical_devices("CPU")
+    wanted = table.get("devices") or len(devices)
+    if wanted > len(devices):
+        raise DistributionError(
+            f"distribution.devices={wanted}, but TensorFlow sees "
+            f"{len(devices)} devices here "
+            f"({', '.join(d.name for d in devices)})."
+        )
+    names = [d.name for d in devices[:wanted]]
+    strategy = tf.distribute.MirroredStrategy(names)
+    return Placement(
+        mode="data_parallel",
+        backend="tensorflow",
+        num_replicas=strategy.num_replicas_in_sync,
+        devices=tuple(names),
+        strategy=strategy,
+    )
+
+
+def _tensorflow_multi_worker():
+    """A `MultiWorkerMirroredStrategy` over the cluster of `TF_CONFIG`."""
+    import tensorflow as tf
+
     if not os.environ.get("TF_CONFIG"):
         raise DistributionError(
             "distribution.mode='multi_worker' on TensorFlow reads the "
@@ -335,13 +374,16 @@ def _setup_tensorflow(table, mode):
     else:
         index = len(chiefs) + task_id
     return Placement(
-        mode=mode,
+        mode="multi_worker",
         backend="tensorflow",
         num_replicas=strategy.num_replicas_in_sync,
         num_workers=len(chiefs) + len(workers),
         worker_index=index,
         is_chief=index == 0,
-        devices=tuple(f"/job:{t}/task:{i}" for t in ("chief", "worker")
-                      for i in range(len(cluster.get(t, [])))),
+        devices=tuple(
+            f"/job:{t}/task:{i}"
+            for t in ("chief", "worker")
+            for i in range(len(cluster.get(t, [])))
+        ),
         strategy=strategy,
     )

@@ -76,26 +76,14 @@ class RunCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.guard.tripped:
             return
-        logs = logs or {}
         iteration = (epoch + 1) * self.epoch_length
-        step = int(ops.convert_to_numpy(self.model.sampling_step))
-        if step != iteration:
-            raise RuntimeError(
-                f"Expected the model's sampling_step to be {iteration} after "
-                f"epoch {epoch + 1}. Received: {step}"
-            )
+        step = self._sampling_step(epoch, iteration)
         checkpoint_due = (
             iteration % self.checkpoint_every == 0
             or iteration >= self.iterations
         )
-        val_mse = logs.get("val_mse")
-        improved = (
-            val_mse is not None
-            and np.isfinite(float(val_mse))
-            and (
-                self.best_val_mse is None or float(val_mse) < self.best_val_mse
-            )
-        )
+        val_mse = (logs or {}).get("val_mse")
+        improved = self._improves(val_mse)
         if not (checkpoint_due or improved):
             return
         if not self._weights_finite():
@@ -107,14 +95,42 @@ class RunCheckpoint(keras.callbacks.Callback):
             checkpoint = self.run.checkpoint_path(iteration)
             files.save_model(self.model, checkpoint)
         if improved:
-            self.best_val_mse = float(val_mse)
-            self.best_iteration = iteration
-            if checkpoint is not None:
-                files.link_or_copy(checkpoint, self.run.best_path)
-            else:
-                files.save_model(self.model, self.run.best_path)
-        if checkpoint is None:
-            return
+            self._keep_best(float(val_mse), iteration, checkpoint)
+        if checkpoint is not None:
+            self._commit(checkpoint, epoch, iteration, step)
+
+    def _sampling_step(self, epoch, iteration):
+        """The model's `sampling_step`, which must be `iteration`."""
+        step = int(ops.convert_to_numpy(self.model.sampling_step))
+        if step != iteration:
+            raise RuntimeError(
+                f"Expected the model's sampling_step to be {iteration} after "
+                f"epoch {epoch + 1}. Received: {step}"
+            )
+        return step
+
+    def _improves(self, val_mse):
+        """Whether `val_mse` is finite and lower than the best so far."""
+        return (
+            val_mse is not None
+            and np.isfinite(float(val_mse))
+            and (
+                self.best_val_mse is None or float(val_mse) < self.best_val_mse
+            )
+        )
+
+    def _keep_best(self, val_mse, iteration, checkpoint):
+        """Keeps `best.keras`: the checkpoint just written, else the model."""
+        self.best_val_mse = val_mse
+        self.best_iteration = iteration
+        if checkpoint is not None:
+            files.link_or_copy(checkpoint, self.run.best_path)
+        else:
+            files.save_model(self.model, self.run.best_path)
+
+    def _commit(self, checkpoint, epoch, iteration, step):
+        """Links `last.keras` to `checkpoint`, commits `state.json` and
+        prunes the checkpoints beyond `keep`."""
         now = time.time()
         self.train_seconds += now - self._started
         self._started = now

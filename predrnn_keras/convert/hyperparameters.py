@@ -32,60 +32,35 @@ class _Found:
 
 def infer_architecture(shapes):
     """Reads the architecture from the tensor shapes of a state_dict."""
-    layer_keys = {}
-    for key in shapes:
-        match = KNOWN_KEY.match(key)
-        if match and match.group("layer") is not None:
-            layer_keys.setdefault(int(match.group("layer")), []).append(key)
-    if not layer_keys:
-        raise ConversionError(
-            "The checkpoint has no ST-LSTM tensors ('cell_list.<l>.*'): it is "
-            "not a PredRNN / PredRNN-V2 checkpoint of the reference "
-            f"implementation. Its first keys: {sorted(shapes)[:8]}"
-        )
+    layers = _layers(shapes)
     found = {}
     found["num_layers"] = _Found(
-        max(layer_keys) + 1, f"cell_list.{max(layer_keys)}.*", ()
+        max(layers) + 1, f"cell_list.{max(layers)}.*", ()
     )
-
-    def first(candidates):
-        for key, read in candidates:
-            if key in shapes and len(shapes[key]) == 4:
-                return _Found(read(shapes[key]), key, shapes[key])
-        return None
-
-    layers = sorted(layer_keys)
-    found["hidden"] = first(
+    found["hidden"] = _first(
+        shapes,
         [(f"cell_list.{l}.conv_h.0.weight", lambda s: s[1]) for l in layers]
         + [(f"cell_list.{l}.conv_m.0.weight", lambda s: s[1]) for l in layers]
         + [(f"cell_list.{l}.conv_last.weight", lambda s: s[0]) for l in layers]
         + [(f"cell_list.{l}.conv_o.0.weight", lambda s: s[0]) for l in layers]
-        + [(HEAD, lambda s: s[1]), (ADAPTER, lambda s: s[0])]
+        + [(HEAD, lambda s: s[1]), (ADAPTER, lambda s: s[0])],
     )
-    found["filter_size"] = first(
+    found["filter_size"] = _first(
+        shapes,
         [
             (f"cell_list.{l}.{gate}.0.weight", lambda s: s[2])
             for l in layers
             for gate in CONVS
-        ]
+        ],
     )
-    found["frame_channels"] = first(
+    found["frame_channels"] = _first(
+        shapes,
         [
             ("cell_list.0.conv_x.0.weight", lambda s: s[1]),
             (HEAD, lambda s: s[0]),
-        ]
+        ],
     )
-    norm_keys = sorted(key for key in shapes if NORM_KEY.match(key))
-    found["layer_norm"] = _Found(
-        bool(norm_keys),
-        norm_keys[0] if norm_keys else "cell_list.<l>.conv_<g>.1.*",
-        shapes[norm_keys[0]] if norm_keys else (),
-    )
-    found["grid"] = None
-    norm_keys = [key for key in norm_keys if len(shapes[key]) == 3]
-    if norm_keys:
-        shape = shapes[norm_keys[0]]
-        found["grid"] = _Found((shape[1], shape[2]), norm_keys[0], shape)
+    found["layer_norm"], found["grid"] = _layer_norm_and_grid(shapes)
     found["adapter"] = _Found(
         ADAPTER in shapes, ADAPTER, shapes.get(ADAPTER, ())
     )
@@ -96,6 +71,48 @@ def infer_architecture(shapes):
                 f"read. Its keys: {sorted(shapes)}"
             )
     return found
+
+
+def _layers(shapes):
+    """The sorted indices `l` of the ST-LSTM layers (`cell_list.<l>.*`)."""
+    layers = set()
+    for key in shapes:
+        match = KNOWN_KEY.match(key)
+        if match and match.group("layer") is not None:
+            layers.add(int(match.group("layer")))
+    if not layers:
+        raise ConversionError(
+            "The checkpoint has no ST-LSTM tensors ('cell_list.<l>.*'): it is "
+            "not a PredRNN / PredRNN-V2 checkpoint of the reference "
+            f"implementation. Its first keys: {sorted(shapes)[:8]}"
+        )
+    return sorted(layers)
+
+
+def _first(shapes, candidates):
+    """A `_Found` from the first `(key, read)` whose key holds a 4-D
+    tensor, `read` taking the value from its shape; None if none does."""
+    for key, read in candidates:
+        if key in shapes and len(shapes[key]) == 4:
+            return _Found(read(shapes[key]), key, shapes[key])
+    return None
+
+
+def _layer_norm_and_grid(shapes):
+    """`(layer_norm, grid)`: whether the checkpoint has layer-norm tensors,
+    and the `(H/p, W/p)` grid their 3-D shape records (None without)."""
+    norm_keys = sorted(key for key in shapes if NORM_KEY.match(key))
+    layer_norm = _Found(
+        bool(norm_keys),
+        norm_keys[0] if norm_keys else "cell_list.<l>.conv_<g>.1.*",
+        shapes[norm_keys[0]] if norm_keys else (),
+    )
+    grid = None
+    norm_keys = [key for key in norm_keys if len(shapes[key]) == 3]
+    if norm_keys:
+        shape = shapes[norm_keys[0]]
+        grid = _Found((shape[1], shape[2]), norm_keys[0], shape)
+    return layer_norm, grid
 
 
 def resolve_hyperparameters(found, model_kwargs, image_shape, variant):

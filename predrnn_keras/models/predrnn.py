@@ -153,33 +153,14 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if sampling not in schedules.SAMPLING_MODES:
-            raise ValueError(
-                f"Expected `sampling` in {schedules.SAMPLING_MODES}. "
-                f"Received: sampling={sampling!r}"
-            )
-        if isinstance(input_length, bool) or not isinstance(
-            input_length, int
-        ) or input_length < 1:
-            raise ValueError(
-                "Expected `input_length` to be a positive integer. "
-                f"Received: input_length={input_length!r}"
-            )
-        if not r_sampling_step_1 < r_sampling_step_2:
-            raise ValueError(
-                "Expected r_sampling_step_1 < r_sampling_step_2. Received: "
-                f"r_sampling_step_1={r_sampling_step_1}, "
-                f"r_sampling_step_2={r_sampling_step_2}"
-            )
-        if r_exp_alpha <= 0:
-            raise ValueError(
-                f"Expected r_exp_alpha > 0. Received: r_exp_alpha={r_exp_alpha}"
-            )
-        if decouple_beta < 0:
-            raise ValueError(
-                "Expected decouple_beta >= 0. "
-                f"Received: decouple_beta={decouple_beta}"
-            )
+        _check_training_arguments(
+            sampling,
+            input_length,
+            r_sampling_step_1,
+            r_sampling_step_2,
+            r_exp_alpha,
+            decouple_beta,
+        )
         loss_thresholds, loss_weights = check_loss(
             loss, loss_thresholds, loss_weights
         )
@@ -208,7 +189,14 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
         if seed is None:
             seed = random.randint(0, 2**31 - 1)
         self.seed = int(seed)
+        self._create_training_state()
+        self.frame_shape = None
+        self.cell = None
+        self.rnn = None
 
+    def _create_training_state(self):
+        """The schedule step, the masks' random stream and the trackers of
+        the reported losses."""
         self.sampling_step = self.add_weight(
             name="sampling_step",
             shape=(),
@@ -222,9 +210,6 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
         self.decouple_tracker = None
         if self.decoupling:
             self.decouple_tracker = keras.metrics.Mean(name="decouple")
-        self.frame_shape = None
-        self.cell = None
-        self.rnn = None
 
     @property
     def decoupling(self):
@@ -465,3 +450,44 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
                 f"load it with {type(model).__name__}.from_preset."
             )
         return model
+
+
+def _check_training_arguments(
+    sampling,
+    input_length,
+    r_sampling_step_1,
+    r_sampling_step_2,
+    r_exp_alpha,
+    decouple_beta,
+):
+    """Raises a `ValueError` for a `PredRNN` argument of the training
+    schedule or the losses that is out of range."""
+    if sampling not in schedules.SAMPLING_MODES:
+        raise ValueError(
+            f"Expected `sampling` in {schedules.SAMPLING_MODES}. "
+            f"Received: sampling={sampling!r}"
+        )
+    if (
+        isinstance(input_length, bool)
+        or not isinstance(input_length, int)
+        or input_length < 1
+    ):
+        raise ValueError(
+            "Expected `input_length` to be a positive integer. "
+            f"Received: input_length={input_length!r}"
+        )
+    if not r_sampling_step_1 < r_sampling_step_2:
+        raise ValueError(
+            "Expected r_sampling_step_1 < r_sampling_step_2. Received: "
+            f"r_sampling_step_1={r_sampling_step_1}, "
+            f"r_sampling_step_2={r_sampling_step_2}"
+        )
+    if r_exp_alpha <= 0:
+        raise ValueError(
+            f"Expected r_exp_alpha > 0. Received: r_exp_alpha={r_exp_alpha}"
+        )
+    if decouple_beta < 0:
+        raise ValueError(
+            "Expected decouple_beta >= 0. "
+            f"Received: decouple_beta={decouple_beta}"
+        )
