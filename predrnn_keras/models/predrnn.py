@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from predrnn_keras import backends
+from predrnn_keras import pretrained
 from predrnn_keras.layers.patching import check_patchable
 from predrnn_keras.layers.patching import patch_frames
 from predrnn_keras.layers.patching import unpatch_frames
@@ -441,8 +442,6 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
             ValueError: an unknown name, a damaged file, or a model of
                 another class than `cls`.
         """
-        from predrnn_keras import pretrained
-
         model = pretrained.load(name)
         if not isinstance(model, cls):
             raise pretrained.PretrainedError(
