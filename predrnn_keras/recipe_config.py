@@ -158,6 +158,11 @@ def _check_consistency(recipe: dict) -> None:
                 f"model.patch_size={model['patch_size']}"
             )
     _check_loss(recipe)
+    if train["init_continue"] and not train["init_from"]:
+        raise RecipeError(
+            "Recipe key train.init_continue=true needs train.init_from, the "
+            "model to continue (train.py --init-from MODEL --continue)."
+        )
     unknown = [
         name
         for name in recipe["evaluate"]["baselines"]
@@ -253,12 +258,18 @@ def model_units(data_config: dict, values) -> list[float]:
 def load_recipe(
     path: "str | os.PathLike[str] | None" = None,
     overrides: "list[str] | tuple[str, ...]" = (),
+    init_model_table=None,
 ) -> dict:
     """Reads a recipe file, applies `--set` overrides and checks the result.
 
     Args:
         path: a TOML recipe.
         overrides: strings `section.key=value` (value in TOML syntax).
+        init_model_table: for a recipe with `train.init_from`, a function
+            `(init_from, init_continue) -> [model] table` of that model
+            (`training.initial_model.model_table`): the keys the recipe
+            leaves out of `[model]` are taken from it rather than from the
+            defaults.
 
     Returns:
         The complete recipe (see `resolve`).
@@ -268,6 +279,14 @@ def load_recipe(
         section, key, value = parse_override(text)
         check_key(section, key)
         raw.setdefault(section, {})[key] = value
+    train = raw.get("train", {})
+    if init_model_table is not None and isinstance(train, dict):
+        init_from = train.get("init_from")
+        if isinstance(init_from, str) and init_from:
+            base = init_model_table(init_from, train.get("init_continue"))
+            model = raw.get("model", {})
+            if isinstance(model, dict):
+                raw["model"] = {**base, **model}
     return resolve(raw)
 
 

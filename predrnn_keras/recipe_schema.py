@@ -210,6 +210,20 @@ SCHEMA: dict[str, dict[str, Field]] = {
             low=0,
             doc="seed of the weights, the sampling masks and the data order",
         ),
+        "init_from": Field(
+            "str",
+            "",
+            doc="start from the weights of this model: a shipped model's "
+            "name, a run folder (its best model) or a .keras file "
+            "(train.py --init-from); empty for new weights",
+        ),
+        "init_continue": Field(
+            "bool",
+            False,
+            doc="with init_from: take its optimizer state, schedule step and "
+            "iteration too, and go on where it ended (train.py --continue; a "
+            "run folder gives its last model)",
+        ),
         "loss": Field(
             "str",
             LOSSES[0],

@@ -7,6 +7,8 @@ recipe, resumably.
         --run-dir runs/kth-a --backend jax
     predrnn-train recipes/kth_predrnn.toml --distribution data_parallel
     predrnn-train recipes/kth_predrnn.toml --precision mixed_bfloat16
+    predrnn-train recipes/finetune_frames.toml --init-from predrnn_v2_moving_mnist
+    predrnn-train RECIPE --init-from runs/old --continue --run-dir runs/more
 
 The run folder (default runs/<recipe name>) receives the merged recipe,
 checkpoints, best.keras, last.keras and TensorBoard logs. Running the same
@@ -74,6 +76,20 @@ def parse_args(argv=None):
         "memories and losses in float32",
     )
     parser.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="start from this model's weights (sets train.init_from): a "
+        "shipped model's name, a run folder or a .keras file; the recipe's "
+        "[model] keys left out are MODEL's",
+    )
+    parser.add_argument(
+        "--continue",
+        dest="init_continue",
+        action="store_true",
+        help="with --init-from: take its optimizer state and schedule step "
+        "too and go on at its iteration (sets train.init_continue)",
+    )
+    parser.add_argument(
         "--process-id",
         type=int,
         help="JAX multi_worker: this process's number, 0 on the coordinator",
@@ -94,6 +110,7 @@ def main(argv=None):
     from predrnn_keras.training import NonFiniteLossError
     from predrnn_keras.training import RunFolderError
     from predrnn_keras.training import train
+    from predrnn_keras.training.initial_model import model_table
 
     try:
         overrides = list(args.overrides)
@@ -101,7 +118,10 @@ def main(argv=None):
             overrides.append(f"distribution.mode={args.distribution!r}")
         if args.precision:
             overrides.append(f"train.precision={args.precision!r}")
-        recipe = load_recipe(args.recipe, overrides)
+        overrides += _init_overrides(args)
+        recipe = load_recipe(
+            args.recipe, overrides, init_model_table=model_table
+        )
         run_dir = args.run_dir or Path("runs") / Path(args.recipe).stem
         train(
             recipe,
@@ -128,6 +148,21 @@ def main(argv=None):
         )
         return 130
     return 0
+
+
+def _init_overrides(args) -> list:
+    """`--init-from` and `--continue` as recipe overrides."""
+    overrides = []
+    if args.init_from:
+        target = args.init_from
+        if Path(target).exists():
+            # A path, kept absolute so that a resumed run finds it from
+            # anywhere; a shipped model's name stays a name.
+            target = str(Path(target).resolve())
+        overrides.append(f"train.init_from={target!r}")
+    if args.init_continue:
+        overrides.append("train.init_continue=true")
+    return overrides
 
 
 if __name__ == "__main__":

@@ -16,10 +16,12 @@ from predrnn_keras.callbacks import TrainingBoard
 from predrnn_keras.data import dataset_info
 from predrnn_keras.distribution import Placement
 from predrnn_keras.distribution import setup_distribution
+from predrnn_keras.hardware import mixed_precision_warning
 from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import RunFolderError
 from predrnn_keras.training import datasets
-from predrnn_keras.hardware import mixed_precision_warning
+from predrnn_keras.training.initial_model import check_init_from
+from predrnn_keras.training.initial_model import initial_model
 
 
 class NonFiniteLossError(RuntimeError):
@@ -139,6 +141,9 @@ def train(
         placement=placement,
     )
     if placement.is_chief:
+        if recipe["train"]["init_from"] and not _resumable(run_dir, overwrite):
+            # A model that cannot start this run leaves no run folder.
+            check_init_from(recipe, frame_shape)
         run, state = RunFolder.open(run_dir, recipe, overwrite=overwrite)
         try:
             return _train_in(
@@ -183,6 +188,17 @@ def _resolved_precision(recipe, run_dir, overwrite, verbose) -> dict:
             f"Precision: {resolved['train']['precision']} (auto: {reason})"
         )
     return resolved
+
+
+def _resumable(run_dir, overwrite: bool) -> bool:
+    """Whether `run_dir` holds a checkpoint that training would resume."""
+    run = RunFolder(run_dir)
+    if overwrite or not run.is_run_folder():
+        return False
+    try:
+        return run.read_state() is not None
+    except ValueError:
+        return False  # RunFolder.open reports the damaged folder.
 
 
 def _worker_view(run_dir, recipe: dict, overwrite: bool):
@@ -283,15 +299,11 @@ def _prepare_model(context: _RunContext):
     with placement.scope():
         if context.state is None:
             keras.utils.set_random_seed(train_cfg["seed"])
-            model = recipe_config.build_model(
-                context.recipe, context.frame_shape,
-                learning_rate=learning_rate,
-            )
-            iteration = 0
             context.say(
                 f"New run in {context.source.path} (backend "
                 f"{keras.backend.backend()})"
             )
+            model, iteration = _new_model(context, learning_rate)
         else:
             model = _load_checkpoint(context.source, context.state)
             iteration = context.state["iteration"]
@@ -308,6 +320,19 @@ def _prepare_model(context: _RunContext):
     if placement.distributed:
         _print_placement(context, learning_rate)
     return model, iteration
+
+
+def _new_model(context: _RunContext, learning_rate: float):
+    """The model of a new run, `(model, iteration)`: new weights, or those of
+    `train.init_from`."""
+    if context.train_cfg["init_from"]:
+        return initial_model(
+            context.recipe, context.frame_shape, learning_rate, context.say
+        )
+    model = recipe_config.build_model(
+        context.recipe, context.frame_shape, learning_rate=learning_rate
+    )
+    return model, 0
 
 
 def _resume_learning_rate(model, learning_rate: float) -> None:
