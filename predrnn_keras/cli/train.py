@@ -58,6 +58,16 @@ def parse_args(argv=None):
         help="delete an existing run in the run folder and start again",
     )
     add_backend_argument(parser)
+    _add_placement_arguments(parser)
+    _add_init_arguments(parser)
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bar or messages"
+    )
+    return parser.parse_args(argv)
+
+
+def _add_placement_arguments(parser) -> None:
+    """Where and in which precision training runs."""
     parser.add_argument(
         "--distribution",
         help="where to train (sets distribution.mode): none, "
@@ -76,6 +86,15 @@ def parse_args(argv=None):
         "memories and losses in float32",
     )
     parser.add_argument(
+        "--process-id",
+        type=int,
+        help="JAX multi_worker: this process's number, 0 on the coordinator",
+    )
+
+
+def _add_init_arguments(parser) -> None:
+    """Starting from a trained model."""
+    parser.add_argument(
         "--init-from",
         metavar="MODEL",
         help="start from this model's weights (sets train.init_from): a "
@@ -89,15 +108,6 @@ def parse_args(argv=None):
         help="with --init-from: take its optimizer state and schedule step "
         "too and go on at its iteration (sets train.init_continue)",
     )
-    parser.add_argument(
-        "--process-id",
-        type=int,
-        help="JAX multi_worker: this process's number, 0 on the coordinator",
-    )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress bar or messages"
-    )
-    return parser.parse_args(argv)
 
 
 def main(argv=None):
