@@ -1,8 +1,5 @@
 """The balanced loss: the model's loss option and the recipe keys."""
 
-import sys
-import types
-
 import keras
 import numpy as np
 import pytest
@@ -11,6 +8,7 @@ from absl.testing import parameterized
 from predrnn_keras import PredRNN
 from predrnn_keras import PredRNNV2
 from predrnn_keras import recipe_config
+from predrnn_keras.data import kinds
 from predrnn_keras.recipe_config import RecipeError
 from predrnn_keras.recipe_schema import check_value
 from predrnn_keras.recipe_schema import field_default
@@ -288,23 +286,42 @@ def test_build_model_passes_the_thresholds_of_frames_unchanged():
     assert model.loss_thresholds == model.loss_weights == []
 
 
-def fake_radar(monkeypatch, convert):
-    """Replaces the radar reader's `to_model_units` by `convert`."""
+def fake_kind(convert):
+    """Registers the data kind "scaled", whose values in physical units
+    (like radar's mm/h) reach the model through `convert`; returns the
+    calls of its transform."""
     calls = []
 
-    def to_model_units(data_config, values):
-        calls.append((dict(data_config), list(values)))
-        return convert(values)
+    class Values:
+        unit = "mm/h"
 
-    module = types.ModuleType("predrnn_keras.data.radar")
-    module.to_model_units = to_model_units
-    monkeypatch.setitem(sys.modules, "predrnn_keras.data.radar", module)
+        def __init__(self, data_config):
+            self.data_config = data_config
+
+        def to_model_units(self, values):
+            calls.append((dict(self.data_config), list(values)))
+            return convert(values)
+
+    class Scaled(kinds.DataKind):
+        name = "scaled"
+        keys = {"unit": kinds.DataKey("a string", "mm/h", "the unit")}
+
+        def transform(self, config):
+            return Values(config)
+
+    kinds.register(Scaled())
     return calls
 
 
-def test_model_units_converts_radar_values_through_the_reader(monkeypatch):
-    calls = fake_radar(monkeypatch, lambda values: [v / 100 for v in values])
-    data = {"kind": "radar", "unit": "mm/h"}
+@pytest.fixture(autouse=True)
+def no_scaled_kind():
+    yield
+    kinds.unregister("scaled")
+
+
+def test_model_units_converts_physical_values_through_the_kind():
+    calls = fake_kind(lambda values: [v / 100 for v in values])
+    data = {"kind": "scaled", "unit": "mm/h"}
     assert recipe_config.model_units(data, [2, 5, 10, 30]) == [
         0.02,
         0.05,
@@ -312,7 +329,7 @@ def test_model_units_converts_radar_values_through_the_reader(monkeypatch):
         0.3,
     ]
     assert calls == [(data, [2.0, 5.0, 10.0, 30.0])]
-    # Radar values are in mm/h or dBZ: no [0, 1] check.
+    # Physical values (radar's mm/h or dBZ): no [0, 1] check.
     assert recipe_config.model_units(data, [200]) == [2.0]
 
 
@@ -324,12 +341,12 @@ def test_model_units_of_frames_are_the_values_in_0_1():
         recipe_config.model_units(data, [-0.1])
 
 
-def test_model_kwargs_convert_radar_thresholds(monkeypatch):
-    fake_radar(monkeypatch, lambda values: [v / 100 for v in values])
+def test_model_kwargs_convert_physical_thresholds():
+    fake_kind(lambda values: [v / 100 for v in values])
     recipe = recipe_config.recipe_from_dict(
         balanced_recipe(loss_thresholds=[0.2, 0.5])
     )
-    recipe["data"] = {"kind": "radar", "unit": "mm/h"}
+    recipe["data"] = {"kind": "scaled", "unit": "mm/h"}
     recipe["train"]["loss_thresholds"] = [2.0, 5.0]
     kwargs = recipe_config.model_kwargs(recipe)
     assert kwargs["loss"] == "balanced"
@@ -337,11 +354,11 @@ def test_model_kwargs_convert_radar_thresholds(monkeypatch):
     assert kwargs["loss_weights"] == [1.0, 2.0, 5.0]
 
 
-def test_thresholds_that_the_transform_merges_are_refused(monkeypatch):
+def test_thresholds_that_the_transform_merges_are_refused():
     # Both above the transform's maximum: both become 1.
-    fake_radar(monkeypatch, lambda values: [min(v / 100, 1.0) for v in values])
+    fake_kind(lambda values: [min(v / 100, 1.0) for v in values])
     recipe = recipe_config.recipe_from_dict(balanced_recipe())
-    recipe["data"] = {"kind": "radar"}
+    recipe["data"] = {"kind": "scaled"}
     recipe["train"]["loss_thresholds"] = [200.0, 300.0]
     with pytest.raises(RecipeError, match="become equal model values"):
         recipe_config._check_loss(recipe)
