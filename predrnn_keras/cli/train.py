@@ -7,7 +7,7 @@ recipe, resumably.
         --run-dir runs/kth-a --backend jax
     predrnn-train recipes/kth_predrnn.toml --distribution data_parallel
     predrnn-train recipes/kth_predrnn.toml --precision mixed_bfloat16
-    predrnn-train recipes/finetune_frames.toml --init-from predrnn_v2_moving_mnist
+    predrnn-train my_clips.toml --init-from predrnn_v2_moving_mnist
     predrnn-train RECIPE --init-from runs/old --continue --run-dir runs/more
 
 The run folder (default runs/<recipe name>) receives the merged recipe,
