@@ -107,18 +107,37 @@ class ModelForecaster(Forecaster):
 
     The context goes through the data's transform into the model's [0, 1]
     values (no data counts as no rain), the model rolls out, and its
-    predictions, clipped to [0, 1], come back through the inverse.
+    predictions, clipped to [0, 1], come back through the inverse. With a
+    `LagrangianFrame` (`nowcasting.lagrangian`), the model works in the
+    frame of the last context field: the motion is estimated from each
+    context, the context moved into that frame, and the forecast advected
+    back; a model that repeats its last input field is then optical-flow
+    extrapolation.
+
+    It also answers `predict_future` in the model's own values, as the
+    model does, so evaluation and `predict.py` use it in the model's place
+    (`DataKind.predictor`).
 
     Args:
         model: a built `PredRNN` / `PredRNNV2` of one channel.
         transform: the data's transform (`forward`, `inverse`).
         name: how reports name it.
+        frame: None (the fields as observed) or a `LagrangianFrame`.
     """
 
-    def __init__(self, model, transform, name: str = "PredRNN"):
+    def __init__(self, model, transform, name: str = "PredRNN", frame=None):
         self.model = model
         self.transform = transform
         self.name = name
+        self.frame = frame
+
+    @property
+    def input_length(self) -> int:
+        return self.model.input_length
+
+    @property
+    def patch_size(self) -> int:
+        return self.model.patch_size
 
     def predict_values(self, inputs, horizon: int) -> np.ndarray:
         """The model's own values: `(B, T, H, W, 1)` in, clipped
@@ -129,9 +148,39 @@ class ModelForecaster(Forecaster):
         return np.clip(np.asarray(pred, np.float32), 0.0, 1.0)
 
     def forecast(self, context, horizon: int) -> np.ndarray:
-        inputs = self.transform.forward(_batch(context))[..., None]
+        context = _batch(context)
+        if self.frame is not None:
+            motion = [self.frame.motion(c) for c in context]
+            last = context.shape[1] - 1
+            context = np.stack(
+                [
+                    self.frame.to_lagrangian(c, v, last)
+                    for c, v in zip(context, motion)
+                ]
+            )
+        inputs = self.transform.forward(context)[..., None]
         pred = self.predict_values(inputs, horizon)
-        return self.transform.inverse(pred[..., 0]).astype(np.float32)
+        future = self.transform.inverse(pred[..., 0]).astype(np.float32)
+        if self.frame is not None:
+            future = np.stack(
+                [
+                    self.frame.from_lagrangian(f, v)
+                    for f, v in zip(future, motion)
+                ]
+            )
+        return future
+
+    def predict_future(self, context, horizon: int, batch_size: int = 32):
+        """`model.predict_future` through the forecast: the context in the
+        model's values `(B, T, H, W, 1)`, the forecast `(B, horizon, H, W,
+        1)` in them too."""
+        context = np.asarray(context, np.float32)
+        out = []
+        for first in range(0, len(context), batch_size):
+            part = context[first : first + batch_size, ..., 0]
+            physical = self.transform.inverse(part)
+            out.append(self.transform.forward(self.forecast(physical, horizon)))
+        return np.concatenate(out)[..., None]
 
 
 FORECASTERS.register("persistence", Persistence)

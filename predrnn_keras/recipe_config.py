@@ -147,6 +147,13 @@ def _check_consistency(recipe: dict) -> None:
             "(at least one frame to predict). Received: "
             f"{model['input_length']} and {train['total_length']}"
         )
+    context = recipe["data"].get("context_length")
+    if context is not None and context != model["input_length"]:
+        raise RecipeError(
+            "Recipe keys data.context_length and model.input_length: "
+            "expected the same number of context frames. Received: "
+            f"{context} and {model['input_length']}"
+        )
     image_size = recipe["data"].get("image_size")
     if image_size is not None:
         sizes = image_size if isinstance(image_size, list) else [image_size]

@@ -100,9 +100,10 @@ def evaluate_model(
     extras = kinds.kind_of(recipe["data"]).evaluation_extras(
         reader, settings, horizon
     )
+    predictor = kinds.kind_of(recipe["data"]).predictor(model, recipe["data"])
     started = time.time()
     scoring = _score_test_split(
-        model, dataset, settings, out_dir, extras, verbose
+        predictor, dataset, settings, out_dir, extras, verbose
     )
     results = _results(model, recipe, model_name, scoring["metrics"])
     if extras is not None:
@@ -146,6 +147,9 @@ def _batches(dataset, settings: dict):
 
 def _score_test_split(model, dataset, settings, out_dir, extras, verbose):
     """Predicts every test batch, scores it, saves the first sequences.
+
+    `model` is the kind's predictor (`DataKind.predictor`): the model, or
+    what predicts in its place.
 
     Returns:
         `{"metrics": FrameMetrics, "grid_parts": [(context, truth, pred)]}`.

@@ -66,6 +66,11 @@ def check_motion_method(method: str) -> str:
     return _motion_method(method)[0]
 
 
+def min_context(method: str) -> int:
+    """The fewest context fields a motion method estimates from."""
+    return 3 if check_motion_method(method) == "DARTS" else 2
+
+
 def persistence(context, horizon: int) -> np.ndarray:
     """The last context frame, repeated `horizon` times.
 
@@ -104,7 +109,7 @@ def motion_field(
         rows) components.
     """
     name, pysteps_name = _motion_method(method)
-    context = _check_context(context, 1, 3 if name == "DARTS" else 2)
+    context = _check_context(context, 1, min_context(name))
     transform = RadarTransform() if transform is None else transform
     most_frames = MOTION_METHODS[name][1]
     if most_frames is not None:

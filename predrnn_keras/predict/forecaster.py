@@ -221,7 +221,11 @@ def forecast(
     out_dir = check_out_dir(out_dir, overwrite)
     if verbose:
         print(inputs.describe(model_name, keras.backend.backend(), out_dir))
-    run = _Run(model, inputs, out_dir, request, verbose)
+    predictor = model
+    if recipe is not None:
+        kind = kinds.kind_of(recipe["data"])
+        predictor = kind.predictor(model, recipe["data"])
+    run = _Run(predictor, inputs, out_dir, request, verbose)
     run.forecast_all(batch_size)
     if not run.entries:
         raise DataError(source, "holds no sequence (an array of 0 sequences)")
@@ -248,7 +252,11 @@ def forecast(
 
 
 class _Run:
-    """Predicts the items of a source in batches; writes and scores each."""
+    """Predicts the items of a source in batches; writes and scores each.
+
+    `model` is the kind's predictor (`DataKind.predictor`): the model, or
+    what predicts in its place.
+    """
 
     def __init__(self, model, inputs, out_dir: Path, request, verbose):
         self.model = model

@@ -89,6 +89,13 @@ class DataKind:
         `to_model_units`, `unit`): the identity for images."""
         return IMAGE_VALUES
 
+    def predictor(self, model, config: Mapping):
+        """What predicts in the model's place in evaluation and
+        `predict.py`: anything with `predict_future(context, horizon,
+        batch_size)` in the model's values and `input_length`; the model
+        itself unless the data is transformed around it."""
+        return model
+
     def evaluation_extras(self, reader, settings: Mapping, horizon: int):
         """What `evaluate.py` adds to the frame metrics for this kind: an
         object with `update`, `save_pictures`, `result`, `write_reports` and

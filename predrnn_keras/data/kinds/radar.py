@@ -8,7 +8,9 @@ radar files as the input of `predict.py` (`radar_forecast`).
 
 from pathlib import Path
 
+from predrnn_keras import forecasters
 from predrnn_keras.data import radar
+from predrnn_keras.data.radar.lagrangian import lagrangian_frame
 from predrnn_keras.data.kinds.base import DataKind
 from predrnn_keras.data.kinds.radar_evaluation import NowcastEvaluation
 from predrnn_keras.data.kinds.radar_forecast import RadarForecastSource
@@ -29,6 +31,18 @@ class RadarKind(DataKind):
 
     def transform(self, config):
         return radar.radar_transform(config)
+
+    def predictor(self, model, config):
+        """The model itself, or in the Lagrangian frame the model between
+        the frame's transform and its inverse (`ModelForecaster`)."""
+        settings = radar.radar_settings(config)
+        if settings.frame != "lagrangian":
+            return model
+        return forecasters.ModelForecaster(
+            model,
+            settings.transform,
+            frame=lagrangian_frame(settings),
+        )
 
     def evaluation_extras(self, reader, settings, horizon):
         return NowcastEvaluation(reader, settings, horizon)

@@ -8,7 +8,10 @@ predictions back into mm/h or dBZ for the scores. No-data pixels (NaN in
 the importer's field) count as no rain for the model; the pixels without
 data in some frame of a split are outside its `coverage`, which the scores
 leave out. With `augment`, the training split also holds each window
-rotated and mirrored.
+rotated and mirrored. With `frame = "lagrangian"`, the training and
+validation windows are read in the Lagrangian frame of their last context
+field (`lagrangian`), and the test split as observed, for the scores of
+the forecast advected back.
 """
 
 import datetime
@@ -19,6 +22,8 @@ import numpy as np
 from predrnn_keras.data.data_error import DataError
 from predrnn_keras.data.mapped_array import MappedArray
 from predrnn_keras.data.radar.cache import cache_series
+from predrnn_keras.data.radar.lagrangian import cache_lagrangian
+from predrnn_keras.data.radar.lagrangian import motion_variant
 from predrnn_keras.data.radar.reading import get_importer
 from predrnn_keras.data.radar.reading import read_radar_file
 from predrnn_keras.data.radar.series import find_radar_files
@@ -42,6 +47,9 @@ class RadarReader(SequenceReader):
         variants: 1, or the number of rotations and mirror images of each
             window (`augment`); sequence `i` is variant `i % variants` of
             window `i // variants`.
+        motions: None, or in the Lagrangian frame the motion fields of
+            each range's windows (`read_motion`); `arrays` then hold one
+            window a row, and `windows` are `(range, row)`.
     """
 
     def __init__(
@@ -56,8 +64,9 @@ class RadarReader(SequenceReader):
         coverage: np.ndarray,
         details: str = "",
         augment: bool = False,
+        motions: "list[MappedArray] | None" = None,
     ):
-        frame_shape = (*arrays[0].shape[1:3], 1)
+        frame_shape = (*arrays[0].shape[-2:], 1)
         square = frame_shape[0] == frame_shape[1]
         self.variants = (8 if square else 2) if augment else 1
         super().__init__(
@@ -73,6 +82,7 @@ class RadarReader(SequenceReader):
         self.transform = transform
         self.timestep = timestep
         self.coverage = coverage
+        self.motions = motions
 
     @property
     def start_times(self) -> list[datetime.datetime]:
@@ -95,10 +105,34 @@ class RadarReader(SequenceReader):
             with self.arrays[array_id].mapped() as array:
                 for row in rows:
                     start = batch[row, 1]
-                    out[row] = array[start : start + self.total_length]
+                    if self.motions is not None:
+                        out[row] = array[start]
+                    else:
+                        out[row] = array[start : start + self.total_length]
         if self.variants > 1:
             for row, variant in enumerate(indices % self.variants):
                 out[row] = _variant(out[row], int(variant), self.variants)
+        return out
+
+    def read_motion(self, indices: np.ndarray) -> np.ndarray:
+        """In the Lagrangian frame, the motion fields of sequences
+        `indices`: float32 (n, 2, H, W), x then y, in pixels per time step,
+        turned with the sequence's rotation or mirror image."""
+        if self.motions is None:
+            raise ValueError(
+                f"{self.name}: the sequences are read as observed "
+                "(frame = 'eulerian'); they have no motion field"
+            )
+        indices = np.asarray(indices, np.int64)
+        batch = self.windows[indices // self.variants]
+        out = np.empty((len(batch), 2, *self.frame_shape[:2]), np.float32)
+        for row, ((array_id, start), variant) in enumerate(
+            zip(batch, indices % self.variants)
+        ):
+            with self.motions[array_id].mapped() as motion:
+                out[row] = motion_variant(
+                    np.asarray(motion[start]), int(variant), self.variants
+                )
         return out
 
     def read_batch(self, indices: np.ndarray) -> np.ndarray:
@@ -134,6 +168,12 @@ def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
     coverage = _coverage(arrays, settings, split)
     count = len(arrays)
     augment = settings.augment and split == "train"
+    motions = None
+    lagrangian = settings.frame == "lagrangian" and split != "test"
+    if lagrangian:
+        arrays, windows, times, motions = _lagrangian_series(
+            settings, arrays, windows, times, total_length
+        )
     return RadarReader(
         str(settings.root),
         arrays,
@@ -148,9 +188,39 @@ def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
             f"{settings.timestep} min, {settings.unit}, "
             f"{coverage.mean():.0%} of pixels covered"
             + (", rotated and mirrored" if augment else "")
+            + (
+                f", in the Lagrangian frame ({settings.motion})"
+                if lagrangian
+                else ""
+            )
         ),
         augment=augment,
+        motions=motions,
     )
+
+
+def _lagrangian_series(settings, arrays, windows, times, total_length):
+    """Each range's windows in the Lagrangian frame (cached), one a row:
+    the arrays, windows `(range, row)`, window start times and motions."""
+    if settings.context_length >= total_length:
+        raise ValueError(
+            f"[data] context_length ({settings.context_length}) leaves no "
+            f"frame to predict in sequences of {total_length}"
+        )
+    starts = [[s for a, s in windows if a == i] for i in range(len(arrays))]
+    lagrangian, motions = [], []
+    for array, range_starts in zip(arrays, starts):
+        frames, motion = cache_lagrangian(
+            array, range_starts, total_length, settings
+        )
+        lagrangian.append(frames)
+        motions.append(motion)
+    rows = [(a, row) for a in range(len(arrays)) for row in range(len(starts[a]))]
+    start_times = [
+        [times[a][s] for s in range_starts]
+        for a, range_starts in enumerate(starts)
+    ]
+    return lagrangian, rows, start_times, motions
 
 
 def _split_series(settings: RadarSettings, split: str, total_length: int):

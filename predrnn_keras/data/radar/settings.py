@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from predrnn_keras.data import config_checks
+from predrnn_keras.nowcasting.baselines import check_motion_method
+from predrnn_keras.nowcasting.baselines import min_context
 from predrnn_keras.nowcasting.transform import UNITS
 from predrnn_keras.nowcasting.transform import RadarTransform
 
@@ -84,6 +86,25 @@ KEYS = {
         "training split only: each sequence also rotated by 90, 180 and 270 "
         "degrees and mirrored (8 variants; mirrored only, 2 variants, for "
         "frames that are not square)",
+    ),
+    "frame": config_checks.DataKey(
+        "'eulerian' or 'lagrangian'",
+        "eulerian",
+        "the frame the model sees: the fields as observed, or moved along "
+        "the motion of the context into the frame of its last field, the "
+        "forecast advected back (predrnn_keras.nowcasting.lagrangian)",
+    ),
+    "motion": config_checks.DataKey(
+        "a motion method: LK, DARTS, VET, proesmans, farneback or constant",
+        "LK",
+        "how the Lagrangian frame estimates the motion from the context "
+        "(pysteps.motion)",
+    ),
+    "context_length": config_checks.DataKey(
+        "an integer >= 2",
+        None,
+        "with frame = 'lagrangian': frames of context, the model's "
+        "input_length (required there)",
     ),
     "train_times": config_checks.DataKey(TIMES, None, "required: training"),
     "val_times": config_checks.DataKey(
@@ -219,6 +240,9 @@ class RadarSettings:
     augment: bool
     splits: dict
     cache_dir: "Path | None"
+    frame: str = "eulerian"
+    motion: str = "LK"
+    context_length: "int | None" = None
 
     @property
     def unit(self) -> str:
@@ -280,7 +304,34 @@ def radar_settings(config: Mapping) -> RadarSettings:
         ),
         splits=splits,
         cache_dir=cache_dir,
+        **_frame(config),
     )
+
+
+def _frame(config: Mapping) -> dict:
+    """The `frame`, `motion` and `context_length` keys, checked."""
+    frame = config_checks.get_choice(
+        config, "frame", ("eulerian", "lagrangian"), "eulerian"
+    )
+    try:
+        motion = check_motion_method(config.get("motion", "LK"))
+    except ValueError as error:
+        raise ValueError(f"[data] motion: {error}") from None
+    length = config.get("context_length")
+    if length is not None:
+        length = config_checks.get_int(config, "context_length", 2, low=2)
+        if length < min_context(motion):
+            raise ValueError(
+                f"Expected [data] context_length >= {min_context(motion)}: "
+                f"motion {motion} estimates from {min_context(motion)} "
+                f"fields at least. Received: context_length={length}"
+            )
+    elif frame == "lagrangian":
+        raise ValueError(
+            "Expected [data] context_length with frame = 'lagrangian': the "
+            "model's input_length, the frames the motion is estimated from"
+        )
+    return {"frame": frame, "motion": motion, "context_length": length}
 
 
 def _check_disjoint(splits: dict, val_is_test: bool) -> None:
