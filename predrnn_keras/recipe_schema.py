@@ -154,6 +154,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
             "optimiser step per iteration)",
         ),
         "forget_bias": _model("float", doc="bias of the forget gates"),
+        "residual": _model(
+            "bool",
+            doc="each frame predicted as the step's input frame plus a "
+            "learned change, which starts at zero (untrained: the last "
+            "frame repeated); false is the paper's network",
+        ),
         "fast_paths": _model(
             "str",
             choices=FAST_PATHS,

@@ -179,6 +179,47 @@ class PredRNNTest(TestCase):
         self.assertTrue(clone.decoupling)
         self.run_class_serialization_test(model)
 
+    def test_residual_adds_the_step_input(self):
+        frames = moving_square_frames(num=2, steps=6)
+        model = PredRNNV2(**TINY, residual=True, seed=3)
+        context = frames[:, :3]
+        # Untrained, the head is zero: the last context frame, repeated.
+        np.testing.assert_array_equal(
+            model.predict_future(context, 4), np.repeat(context[:, -1:], 4, 1)
+        )
+        # With a head: the paper's network on the same weights, plus the
+        # frame that entered the step.
+        head = model.cell.head.kernel
+        rng = np.random.default_rng(0)
+        head.assign(rng.normal(0, 0.3, head.shape).astype("float32"))
+        plain = PredRNNV2(**TINY, seed=3)
+        plain.build(frames.shape)
+        plain.set_weights(model.get_weights())
+        inputs = {"frames": frames, "mask": np.ones((2, 5), "float32")}
+        np.testing.assert_allclose(
+            self.to_numpy(model(inputs)),
+            self.to_numpy(plain(inputs)) + frames[:, :-1],
+            atol=1e-5,
+        )
+        # A generated step's input is the previous prediction.
+        rollout = model.predict_future(context, 2)
+        step = model({"frames": frames[:, :5], "mask": np.ones((2, 4))})
+        self.assertFalse(np.allclose(rollout[:, 0], rollout[:, 1]))
+        np.testing.assert_allclose(
+            rollout[:, 0], self.to_numpy(step)[:, 2], atol=1e-5
+        )
+        self.assertTrue(model.get_config()["residual"])
+        self.assertFalse(plain.get_config()["residual"])
+
+    def test_residual_model_learns(self):
+        frames = moving_square_frames()
+        model = PredRNN(**TINY, residual=True, seed=1)
+        model.compile(optimizer=keras.optimizers.Adam(3e-2))
+        history = model.fit(frames, batch_size=4, epochs=6, verbose=0)
+        losses = history.history["loss"]
+        self.assertLess(losses[-1], 0.8 * losses[0])
+        self.assertGreater(np.abs(self.to_numpy(model.cell.head.kernel)).max(), 0)
+
     def test_seed_is_drawn_once_and_kept(self):
         model = PredRNN(**TINY)
         self.assertIsInstance(model.get_config()["seed"], int)

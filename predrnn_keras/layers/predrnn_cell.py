@@ -72,6 +72,10 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         forget_bias: float, the forget-gate bias of every layer.
         fast_paths: "auto" (the backend's fast paths) or "off" (plain
             Keras ops); see `predrnn_keras.backends`.
+        residual: bool, the prediction is the step input plus the head's
+            output, whose kernel starts at zero: untrained, the cell
+            repeats its input frame (persistence), and training learns the
+            change from frame to frame.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -103,6 +107,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         decoupling=False,
         forget_bias=1.0,
         fast_paths="auto",
+        residual=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -126,6 +131,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         self.layer_norm = bool(layer_norm)
         self.decoupling = bool(decoupling)
         self.forget_bias = float(forget_bias)
+        self.residual = bool(residual)
         self.fast_paths = backends.check_fast_paths(fast_paths)
         self.num_layers = len(num_hidden)
         self.st_lstm_layers = [
@@ -144,6 +150,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
             self.output_channels,
             1,
             use_bias=False,
+            kernel_initializer="zeros" if self.residual else "glorot_uniform",
             fast_paths=self.fast_paths,
             dtype=self.dtype_policy,
             name="head",
@@ -234,6 +241,7 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
         inputs = ops.cast(inputs, self.variable_dtype)
         frame, mask = inputs[..., :-1], inputs[..., -1:]
         x = mask * frame + (1.0 - mask) * previous
+        step_input = x
         for index, layer in enumerate(self.st_lstm_layers):
             # Built in `build`: `call` skips `Layer.__call__`'s per-call
             # work, which PyTorch's eager loop would pay at every step.
@@ -251,6 +259,8 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
             x = hidden[index]
         prediction = self.head.convolve(x, kernels)
         prediction = ops.cast(prediction, self.variable_dtype)
+        if self.residual:
+            prediction = step_input + prediction
         return prediction, [*hidden, *cell, memory, prediction, similarity]
 
     def get_config(self):
@@ -263,4 +273,5 @@ class PredRNNCell(Float32Recurrence, keras.layers.Layer):
             "decoupling": self.decoupling,
             "forget_bias": self.forget_bias,
             "fast_paths": self.fast_paths,
+            "residual": self.residual,
         }

@@ -98,6 +98,9 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
             `loss_thresholds`; a pixel whose true value is
             `>= loss_thresholds[k - 1]` (and below `loss_thresholds[k]`)
             weighs `loss_weights[k]`. Empty with "mse".
+        residual: bool, predict each frame as the step's input frame plus
+            the head's output (`PredRNNCell`); untrained, the model repeats
+            its last input frame. False is the paper's network.
         **kwargs: base `keras.Model` arguments (`name`, `dtype`).
             `dtype="mixed_bfloat16"` runs the convolutions in bfloat16 and
             keeps the weights, frames, states, gates, memory updates and
@@ -151,6 +154,7 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
         loss="mse",
         loss_thresholds=(),
         loss_weights=(),
+        residual=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -170,6 +174,7 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
         self.filter_size = filter_size
         self.patch_size = patch_size
         self.layer_norm = bool(layer_norm)
+        self.residual = bool(residual)
         self.input_length = input_length
         self.sampling = sampling
         self.sampling_start_value = float(sampling_start_value)
@@ -248,6 +253,7 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
             layer_norm=self.layer_norm,
             decoupling=self.decoupling,
             forget_bias=self.forget_bias,
+            residual=self.residual,
             fast_paths=self.fast_paths,
             dtype=self.dtype_policy,
             name="predrnn_cell",
@@ -429,6 +435,7 @@ class PredRNN(SampledTraining, Float32Recurrence, keras.Model):
             "loss": self.prediction_loss,
             "loss_thresholds": list(self.loss_thresholds),
             "loss_weights": list(self.loss_weights),
+            "residual": self.residual,
         }
 
     @classmethod
