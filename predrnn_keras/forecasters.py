@@ -9,7 +9,7 @@ baseline is one class and one registration:
 
     >>> from predrnn_keras import forecasters
     >>> forecasters.names()
-    ('persistence', 'extrapolation')
+    ('persistence', 'extrapolation', 'sprog', 'anvil')
     >>> method = forecasters.get("extrapolation", transform=transform,
     ...                          motion="LK")
     >>> nowcast = method.forecast(context, horizon=12)
@@ -102,6 +102,62 @@ class Extrapolation(Forecaster):
         )
 
 
+class SProg(Forecaster):
+    """pysteps' S-PROG deterministic nowcast (`nowcasting.baselines.sprog`):
+    extrapolation whose small scales fade as they lose predictability.
+
+    Args:
+        transform: the data's `RadarTransform` (None: mm/h, 0.1 mm/h).
+        motion: the motion method (`nowcasting.baselines.MOTION_METHODS`).
+    """
+
+    name = "sprog"
+
+    def __init__(self, transform=None, motion: str = "LK", **options):
+        baselines.check_motion_method(motion)
+        self.transform = transform
+        self.motion = motion
+
+    def forecast(self, context, horizon: int) -> np.ndarray:
+        return np.stack(
+            [
+                baselines.sprog(c, horizon, self.motion, self.transform)
+                for c in _batch(context)
+            ]
+        )
+
+
+class Anvil(Forecaster):
+    """pysteps' ANVIL deterministic nowcast (`nowcasting.baselines.anvil`):
+    extrapolation with the growth and decay of the context, scale by
+    scale. Rain rates (mm/h) only.
+
+    Args:
+        transform: the data's `RadarTransform` (None: mm/h, 0.1 mm/h).
+        motion: the motion method (`nowcasting.baselines.MOTION_METHODS`).
+    """
+
+    name = "anvil"
+
+    def __init__(self, transform=None, motion: str = "LK", **options):
+        baselines.check_motion_method(motion)
+        if transform is not None and transform.unit != "mm/h":
+            raise ValueError(
+                "Expected rain rates (mm/h) for the anvil baseline, which "
+                f"models their growth and decay. Received: {transform.unit}"
+            )
+        self.transform = transform
+        self.motion = motion
+
+    def forecast(self, context, horizon: int) -> np.ndarray:
+        return np.stack(
+            [
+                baselines.anvil(c, horizon, self.motion, self.transform)
+                for c in _batch(context)
+            ]
+        )
+
+
 class ModelForecaster(Forecaster):
     """A trained model as a forecaster of physical fields.
 
@@ -185,6 +241,8 @@ class ModelForecaster(Forecaster):
 
 FORECASTERS.register("persistence", Persistence)
 FORECASTERS.register("extrapolation", Extrapolation)
+FORECASTERS.register("sprog", SProg)
+FORECASTERS.register("anvil", Anvil)
 
 
 def names() -> tuple:

@@ -137,9 +137,52 @@ def test_unknown_method_and_bad_arguments(blob):
         forecasters.get("extrapolation", motion="optical")
     with pytest.raises(ValueError, match="forecast method in 'persistence'"):
         forecasters.get("s-prog")
+    with pytest.raises(ValueError, match="mm/h"):
+        forecasters.get("anvil", transform=RadarTransform("dBZ", 10.0, 70.0))
+    with pytest.raises(ValueError, match=r"T >= 4"):
+        baselines.anvil(context[-3:], 2)
     with pytest.raises(ValueError, match=r"T >= 2"):
         baselines.extrapolation(context[-1:], 2)
     with pytest.raises(ValueError, match="positive int"):
         baselines.persistence(context, 0)
     with pytest.raises(ValueError, match=r"\(T, H, W\)"):
         baselines.persistence(context[0], 2)
+
+
+def growing_blob(frames, growth=1.5):
+    """`moving_blob` whose peak grows by `growth` mm/h a frame."""
+    sequence = moving_blob(frames)
+    peaks = 20.0 + growth * np.arange(frames)
+    return sequence * (peaks / 20.0)[:, None, None].astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["sprog", "anvil"])
+def test_sprog_and_anvil_move_the_rain_along(name, blob, capsys):
+    context, future = blob
+    method = forecasters.get(name, transform=RadarTransform(), motion="LK")
+    nowcast = method.forecast(context[None], HORIZON)[0]
+    assert nowcast.shape == (HORIZON, SIZE, SIZE)
+    assert nowcast.dtype == np.float32
+    assert np.all(np.isfinite(nowcast)) and nowcast.min() >= 0.0
+    # pysteps' settings and progress stay off the terminal.
+    assert capsys.readouterr().out == ""
+    # Both advect as extrapolation does: the rain ends up where it went.
+    persisted = baselines.persistence(context, HORIZON)
+    for lead in (0, HORIZON - 1):
+        scores = {}
+        for label, forecast in (("ours", nowcast), ("pe", persisted)):
+            metric = NowcastScores([1.0], [1], [5])
+            metric.update(forecast[None, lead : lead + 1], future[None, lead : lead + 1])
+            scores[label] = metric.result()["CSI"][0][0]
+        assert scores["ours"] > scores["pe"] + 0.1
+
+
+def test_anvil_carries_growth_on_and_sprog_does_not():
+    sequence = growing_blob(CONTEXT + 2)
+    context = sequence[:CONTEXT]
+    total = context[-1].sum()
+    anvil = baselines.anvil(context, 2)
+    sprog = baselines.sprog(context, 2)
+    # Growth of 1.5 mm/h a frame on a peak of 24.5 mm/h: about 6 %.
+    assert anvil[1].sum() > 1.05 * total
+    assert sprog[1].sum() < 1.01 * total
