@@ -22,7 +22,7 @@ from predrnn_keras.data.radar.reading import get_importer
 from predrnn_keras.data.radar.reading import read_radar_file
 from predrnn_keras.data.radar.settings import RadarSettings
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _PROGRESS_SECONDS = 30.0
 
 
@@ -58,24 +58,44 @@ def cache_series(
         label = f"{len(files)} radar files"
         print(f"Decoding {label} once into the cache {folder}")
         start = time.monotonic()
-        frames = _decode(files, settings, importer)
+        grid = {}
+        frames = _decode(files, settings, importer, grid)
         staged = folder / f"frames.{os.getpid()}.tmp.npy"
         np.save(staged, frames)
         (folder / "times.json").write_text(
             json.dumps([f"{t:%Y-%m-%d %H:%M:%S}" for t, _ in files])
+        )
+        (folder / "grid.json").write_text(
+            json.dumps(grid)
         )
         os.replace(staged, path)
         print(f"  {label} decoded in {time.monotonic() - start:.0f} s")
     return MappedArray(path)
 
 
+def pixel_size(array: MappedArray, settings: RadarSettings):
+    """The size in km of the cached frames' pixels: the importer's, scaled
+    by the crop's height over the frames' (None where unknown)."""
+    try:
+        grid = json.loads((Path(array.path).parent / "grid.json").read_text())
+        km, rows = grid["pixel_km"], grid["rows"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if km is None:
+        return None
+    rows = settings.crop[2] if settings.crop is not None else rows
+    return km * rows / array.shape[-2]
+
+
 def _decode(
     files: list[tuple[datetime.datetime, Path]],
     settings: RadarSettings,
     importer,
+    grid: dict,
 ) -> np.ndarray:
     """Every file's field, stacked into float32 (T, H, W), with a line of
-    progress every `_PROGRESS_SECONDS`.
+    progress every `_PROGRESS_SECONDS`; `grid` receives the first file's
+    grid (`read_radar_file`).
 
     Raises:
         DataError: an unreadable file, or fields of different sizes.
@@ -83,7 +103,9 @@ def _decode(
     last_report = time.monotonic()
     frames = []
     for number, (_, file) in enumerate(files):
-        field = read_radar_file(file, settings, importer)
+        field = read_radar_file(
+            file, settings, importer, grid if number == 0 else None
+        )
         if frames and field.shape != frames[0].shape:
             raise DataError(
                 file,

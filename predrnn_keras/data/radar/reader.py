@@ -22,6 +22,7 @@ import numpy as np
 from predrnn_keras.data.data_error import DataError
 from predrnn_keras.data.mapped_array import MappedArray
 from predrnn_keras.data.radar.cache import cache_series
+from predrnn_keras.data.radar.cache import pixel_size
 from predrnn_keras.data.radar.lagrangian import cache_lagrangian
 from predrnn_keras.data.radar.lagrangian import motion_variant
 from predrnn_keras.data.radar.reading import get_importer
@@ -163,7 +164,8 @@ def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
     """
     settings = radar_settings(config)
     require("pysteps")
-    get_importer(settings.importer)
+    for source in settings.sources:
+        get_importer(source.importer)
     arrays, windows, times = _split_series(settings, split, total_length)
     coverage = _coverage(arrays, settings, split)
     count = len(arrays)
@@ -184,7 +186,12 @@ def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
         settings.timestep,
         coverage,
         details=(
-            f"{count} time range{'s' if count != 1 else ''} at "
+            (
+                f"{len(settings.sources)} sources, "
+                if len(settings.sources) > 1
+                else ""
+            )
+            + f"{count} time range{'s' if count != 1 else ''} at "
             f"{settings.timestep} min, {settings.unit}, "
             f"{coverage.mean():.0%} of pixels covered"
             + (", rotated and mirrored" if augment else "")
@@ -224,40 +231,67 @@ def _lagrangian_series(settings, arrays, windows, times, total_length):
 
 
 def _split_series(settings: RadarSettings, split: str, total_length: int):
-    """The cached frames of each time range of `split`, the windows
-    `(range, first frame)` of its sequences and the times of its frames.
+    """The cached frames of each time range of `split`, source by source,
+    the windows `(range, first frame)` of its sequences and the times of
+    its frames.
 
     Raises:
         DataError: a gap in a range, or no range holding a whole sequence.
     """
-    found = find_radar_files(settings.root, settings.pattern)
-    arrays, windows, times = [], [], []
-    for first, last in settings.splits[split]:
-        files = series_files(
-            found,
-            first,
-            last,
-            settings.timestep,
-            settings.root,
-            settings.pattern,
-        )
-        starts = np.arange(0, len(files) - total_length + 1, settings.stride)
-        array = cache_series(files, settings)
-        windows.extend((len(arrays), int(s)) for s in starts)
-        arrays.append(array)
-        times.append([t for t, _ in files])
+    arrays, windows, times, sizes = [], [], [], {}
+    for source in settings.sources:
+        if not source.splits[split]:
+            continue
+        found = find_radar_files(source.root, source.pattern)
+        for first, last in source.splits[split]:
+            files = series_files(
+                found,
+                first,
+                last,
+                source.timestep,
+                source.root,
+                source.pattern,
+            )
+            starts = np.arange(
+                0, len(files) - total_length + 1, source.stride
+            )
+            array = cache_series(files, source)
+            windows.extend((len(arrays), int(s)) for s in starts)
+            arrays.append(array)
+            times.append([t for t, _ in files])
+            sizes[source.name] = pixel_size(array, source)
     if not windows:
         ranges = ", ".join(
             f"[{a:%Y-%m-%d %H:%M}, {b:%Y-%m-%d %H:%M}]"
-            for a, b in settings.splits[split]
+            for source in settings.sources
+            for a, b in source.splits[split]
         )
         raise DataError(
             settings.root,
-            f"the {split} split is empty: its time ranges {ranges} hold no "
-            f"{total_length} consecutive frames at {settings.timestep}-minute "
-            "steps",
+            f"the {split} split is empty: its time ranges {ranges or '(none)'} "
+            f"hold no {total_length} consecutive frames at "
+            f"{settings.timestep}-minute steps",
         )
+    _check_pixel_sizes(sizes, settings, split)
     return arrays, windows, times
+
+
+def _check_pixel_sizes(sizes: dict, settings, split: str) -> None:
+    """Raises when the sources of a split have pixels of different sizes
+    (more than 2 % apart), naming two of them."""
+    known = {name: km for name, km in sizes.items() if km is not None}
+    if len(known) < 2:
+        return
+    small = min(known, key=known.get)
+    large = max(known, key=known.get)
+    if known[large] > 1.02 * known[small]:
+        raise DataError(
+            settings.root,
+            f"the {split} split's sources have pixels of "
+            f"{known[small]:.2f} km ({small}) and {known[large]:.2f} km "
+            f"({large}); choose crops of the same extent in km for the "
+            "common image_size",
+        )
 
 
 def _coverage(

@@ -65,16 +65,23 @@ def get_importer(name: str):
 
 
 def read_radar_file(
-    path: Path, settings: RadarSettings, importer
+    path: Path, settings: RadarSettings, importer, grid: "dict | None" = None
 ) -> np.ndarray:
     """One file as a float32 (H, W) field in the settings' unit, cropped and
     resized, NaN where there is no data.
+
+    Args:
+        grid: a dict to receive the importer's grid: `pixel_km`, the size
+            of its pixels in km (None where its metadata does not tell),
+            and `rows`, its height in pixels.
 
     Raises:
         DataError: the importer cannot read the file, or the crop does not
             fit in its field.
     """
-    field = _import_field(path, settings, importer)
+    field, metadata = _import_field(path, settings, importer)
+    if grid is not None:
+        grid.update(pixel_km=_pixel_km(metadata), rows=int(field.shape[0]))
     if field.ndim != 2:
         raise DataError(
             path,
@@ -95,8 +102,19 @@ def read_radar_file(
     return field.astype(np.float32)
 
 
-def _import_field(path: Path, settings: RadarSettings, importer) -> np.ndarray:
-    """The importer's field of `path` in the settings' unit, float64.
+def _pixel_km(metadata) -> "float | None":
+    """The size in km of an importer's pixels, from its metadata."""
+    try:
+        size = float(metadata["xpixelsize"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    unit = str(metadata.get("cartesian_unit", "m")).strip().lower()
+    return size if unit == "km" else size / 1000.0
+
+
+def _import_field(path: Path, settings: RadarSettings, importer):
+    """The importer's field of `path` in the settings' unit, float64, and
+    its metadata.
 
     Raises:
         DataError: the importer cannot read the file.
@@ -126,4 +144,4 @@ def _import_field(path: Path, settings: RadarSettings, importer) -> np.ndarray:
             f"the importer {settings.importer} cannot read it "
             f"({type(error).__name__}: {message})",
         ) from None
-    return np.asarray(field, np.float64)
+    return np.asarray(field, np.float64), metadata

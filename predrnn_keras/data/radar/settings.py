@@ -111,8 +111,33 @@ KEYS = {
         TIMES, None, "validation; default: test_times"
     ),
     "test_times": config_checks.DataKey(TIMES, None, "required: test"),
+    "sources": config_checks.DataKey(
+        "a list of tables, one per source",
+        None,
+        "several radar sources in one data set ([[data.sources]] tables): "
+        "each holds its own path, pattern, importer, importer_options, "
+        "timestep, crop and *_times (and a name for messages); the other "
+        "keys are common. Each source is cropped and averaged down to "
+        "image_size, and the crops must cover the same extent, so that the "
+        "pixels have one size; a source whose time step divides the common "
+        "timestep is read at every common step. Windows never span two "
+        "sources or two time ranges",
+    ),
     "cache_dir": config_checks.CACHE_DIR,
 }
+# The keys each table of `sources` holds; the rest of [data] is common.
+SOURCE_KEYS = (
+    "name",
+    "path",
+    "pattern",
+    "importer",
+    "importer_options",
+    "timestep",
+    "crop",
+    "train_times",
+    "val_times",
+    "test_times",
+)
 _TIME_FORMATS = (
     "%Y-%m-%d %H:%M",
     "%Y-%m-%d %H:%M:%S",
@@ -243,20 +268,115 @@ class RadarSettings:
     frame: str = "eulerian"
     motion: str = "LK"
     context_length: "int | None" = None
+    name: str = ""
+    parts: tuple = ()
 
     @property
     def unit(self) -> str:
         return self.transform.unit
 
+    @property
+    def sources(self) -> tuple:
+        """The settings of each source: `parts` of a table with `sources`,
+        else this one."""
+        return self.parts or (self,)
+
 
 def radar_settings(config: Mapping) -> RadarSettings:
     """Checks a `[data]` table of kind "radar"; opens no file.
+
+    With `sources`, the result describes the first source, and `sources`
+    holds every source's settings (with the common keys).
 
     Raises:
         ValueError: an unknown key, a missing required key or a bad value,
             one line naming it.
     """
     config_checks.check_keys(config, "radar", KEYS)
+    sources = config.get("sources")
+    if sources is None:
+        return _source_settings(config, config.get("timestep"), "", True)
+    if (
+        isinstance(sources, (str, bytes, Mapping))
+        or not isinstance(sources, Sequence)
+        or not sources
+        or not all(isinstance(t, Mapping) for t in sources)
+    ):
+        raise ValueError(
+            "Expected [data] sources to be a non-empty list of tables "
+            f"([[data.sources]]). Received: sources={sources!r}"
+        )
+    shared = [k for k in SOURCE_KEYS if k in config and k != "timestep"]
+    if shared:
+        raise ValueError(
+            f"[data] {shared[0]} belongs in each [[data.sources]] table "
+            "when sources are listed"
+        )
+    common = {k: v for k, v in config.items() if k != "sources"}
+    names = [str(t.get("name") or f"sources[{i}]") for i, t in enumerate(sources)]
+    for name, table in zip(names, sources):
+        unknown = [k for k in table if k not in SOURCE_KEYS]
+        if unknown:
+            raise ValueError(
+                f"Unknown key '{unknown[0]}' in the [data] source {name}. "
+                f"Accepted keys: {', '.join(SOURCE_KEYS)}."
+            )
+    timestep = _common_timestep(config, sources, names)
+    parts = []
+    for name, table in zip(names, sources):
+        try:
+            parts.append(
+                _source_settings({**common, **table}, timestep, name, False)
+            )
+        except ValueError as error:
+            raise ValueError(f"[data] source {name}: {error}") from None
+    if not any(part.splits["train"] for part in parts):
+        raise ValueError(
+            "Expected [data] train_times in at least one source"
+        )
+    return dataclasses.replace(parts[0], parts=tuple(parts))
+
+
+def _common_timestep(config: Mapping, sources, names) -> int:
+    """The common time step: `timestep`, or the sources' when they agree;
+    each source's must divide it.
+
+    Raises:
+        ValueError: steps that do not combine.
+    """
+    steps = {}
+    for name, table in zip(names, sources):
+        step = table.get("timestep", config.get("timestep"))
+        if step is None:
+            raise ValueError(
+                f"Expected [data] timestep for the source {name}: {KEYS['timestep'].doc}"
+            )
+        steps[name] = config_checks.get_int({"timestep": step}, "timestep", 1)
+    if config.get("timestep") is not None:
+        common = config_checks.get_int(config, "timestep", 1)
+    elif len(set(steps.values())) == 1:
+        common = next(iter(steps.values()))
+    else:
+        listed = ", ".join(f"{n} {s} min" for n, s in steps.items())
+        raise ValueError(
+            f"[data] sources with different time steps ({listed}): set "
+            "[data] timestep to a common step that each of them divides"
+        )
+    for name, step in steps.items():
+        if common % step:
+            raise ValueError(
+                f"[data] source {name} has {step}-minute steps, which do not "
+                f"combine into the common timestep of {common} minutes (a "
+                f"multiple of {step} is needed)"
+            )
+    return common
+
+
+def _source_settings(
+    config: Mapping, timestep, name: str, single: bool
+) -> RadarSettings:
+    """The settings of one source: `config` holds its keys and the common
+    ones; `timestep` is the common step (None: the source's own)."""
     root = config_checks.get_path(config)
     pattern = _required(config, "pattern")
     if not isinstance(pattern, str) or not pattern.strip():
@@ -274,16 +394,10 @@ def radar_settings(config: Mapping) -> RadarSettings:
             "Expected [data] importer_options to be a table. "
             f"Received: importer_options={options!r}"
         )
-    timestep = config_checks.get_int(
-        config, "timestep", _required(config, "timestep")
-    )
-    test = get_time_ranges(config, "test_times")
-    splits = {
-        "train": get_time_ranges(config, "train_times"),
-        "val": get_time_ranges(config, "val_times", config.get("test_times")),
-        "test": test,
-    }
-    _check_disjoint(splits, config.get("val_times") is None)
+    if timestep is None:
+        timestep = _required(config, "timestep")
+    timestep = config_checks.get_int({"timestep": timestep}, "timestep", 1)
+    splits = _splits(config, single)
     cache_dir = (
         config_checks.get_path(config, "cache_dir")
         if config.get("cache_dir") is not None
@@ -304,8 +418,26 @@ def radar_settings(config: Mapping) -> RadarSettings:
         ),
         splits=splits,
         cache_dir=cache_dir,
+        name=name or str(root),
         **_frame(config),
     )
+
+
+def _splits(config: Mapping, single: bool) -> dict:
+    """The time ranges of each split; one source alone needs train_times
+    and test_times, each of several may leave any out."""
+    def ranges(key, default=None):
+        if not single and config.get(key, default) is None:
+            return []
+        return get_time_ranges(config, key, default)
+
+    splits = {
+        "train": ranges("train_times"),
+        "val": ranges("val_times", config.get("test_times")),
+        "test": ranges("test_times"),
+    }
+    _check_disjoint(splits, config.get("val_times") is None)
+    return splits
 
 
 def _frame(config: Mapping) -> dict:
