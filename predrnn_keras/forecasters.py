@@ -203,10 +203,14 @@ class ModelForecaster(Forecaster):
         )
         return np.clip(np.asarray(pred, np.float32), 0.0, 1.0)
 
-    def forecast(self, context, horizon: int) -> np.ndarray:
+    def forecast(self, context, horizon: int, motion=None) -> np.ndarray:
+        """The next `horizon` fields (`Forecaster.forecast`); in the
+        Lagrangian frame, `motion` gives each sequence's motion field
+        `(B, 2, H, W)` instead of estimating it from the context."""
         context = _batch(context)
         if self.frame is not None:
-            motion = [self.frame.motion(c) for c in context]
+            if motion is None:
+                motion = [self.frame.motion(c) for c in context]
             last = context.shape[1] - 1
             context = np.stack(
                 [

@@ -20,6 +20,7 @@ _NAMES = {
     "PredictError": "forecaster",
     "forecast": "forecaster",
     "load_model": "forecaster",
+    "load_model_and_recipe": "forecaster",
 }
 
 __all__ = sorted(_NAMES)

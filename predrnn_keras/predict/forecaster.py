@@ -33,6 +33,7 @@ __all__ = [
     "check_out_dir",
     "forecast",
     "load_model",
+    "load_model_and_recipe",
     "open_source",
 ]
 
@@ -56,11 +57,12 @@ def load_model(model, which: str = "best", recipe=None):
         (a run folder, a shipped model, `recipe`), else
         `model.input_length`.
     """
-    return _load(model, which, recipe)[:3]
+    return load_model_and_recipe(model, which, recipe)[:3]
 
 
-def _load(model, which: str = "best", recipe=None):
-    """`load_model`'s `(model, name, horizon)` and the recipe, or None."""
+def load_model_and_recipe(model, which: str = "best", recipe=None):
+    """`load_model`'s `(model, name, horizon)`, and the model's recipe (None
+    where none is known)."""
     recipe_path = None
     if isinstance(model, keras.Model):
         loaded, name = model, type(model).__name__
@@ -204,7 +206,9 @@ def forecast(
         MissingExtraError: radar files without the radar extra installed.
     """
     started = time.time()
-    model, model_name, default_horizon, recipe = _load(model, which, recipe)
+    model, model_name, default_horizon, recipe = load_model_and_recipe(
+        model, which, recipe
+    )
     horizon = default_horizon if horizon is None else int(horizon)
     if horizon < 1:
         raise PredictError(f"Expected a horizon >= 1. Received: {horizon}")
