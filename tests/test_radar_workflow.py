@@ -170,3 +170,23 @@ def test_a_registered_baseline_is_scored_by_name(radar_run, tmp_path):
     assert np.nanmax(methods["zeros"]["POD"]) == 0.0
     with pytest.raises(RecipeError, match=r"evaluate.baselines: .*zeros"):
         evaluate(run_dir, overrides=['evaluate.baselines=["zeros"]'])
+
+
+def test_a_packaged_radar_model_carries_its_pixels_and_scores(
+    radar_run, tmp_path
+):
+    from predrnn_keras.cli.package import package
+
+    run_dir, _ = radar_run
+    folder = package(
+        run_dir, "tiny_radar", destination=tmp_path / "shipped", verbose=0
+    )
+    manifest = json.loads((folder / "manifest.json").read_text())
+    # 32 pixels of the test files' 1 km grid averaged to 16.
+    assert manifest["pixel_km"] == pytest.approx(2.0, rel=1e-4)
+    nowcast = manifest["nowcast"]
+    assert nowcast["lead_minutes"] == [5, 10]
+    assert nowcast["thresholds"] == THRESHOLDS
+    assert set(nowcast) >= {"PredRNN", "persistence", "extrapolation"}
+    assert len(nowcast["PredRNN"]["CSI"]) == 2
+    assert len(nowcast["PredRNN"]["CSI"][0]) == len(THRESHOLDS)

@@ -30,6 +30,29 @@ from predrnn_keras.cli import start
 MANIFEST_SCORES = ("mse_frame_sum", "mse_pixel_mean", "ssim_8bit", "psnr_8bit")
 
 
+def nowcast_summary(nowcast: dict) -> dict:
+    """The manifest's view of a radar evaluation's nowcasting scores: CSI
+    per lead time and threshold, and FSS at 5 pixels, of every method."""
+    methods = nowcast["methods"]
+    first = next(iter(methods.values()))
+    scales = first["scales"]
+    summary = {
+        "unit": nowcast["unit"],
+        "lead_minutes": first["lead_minutes"],
+        "thresholds": first["thresholds"],
+    }
+    for name, scores in methods.items():
+        summary[name] = {
+            "CSI": [[round(v, 4) for v in row] for row in scores["CSI"]],
+        }
+        if 5 in scales:
+            at = scales.index(5)
+            summary[name]["FSS_5px"] = [
+                [round(v[at], 4) for v in row] for row in scores["FSS"]
+            ]
+    return summary
+
+
 def test_summary(results: dict) -> dict:
     """The manifest's view of an evaluation's results."""
     return {
@@ -122,6 +145,7 @@ def package(
             "training_seconds": state.get("train_seconds"),
             "hardware": state.get("hardware") or describe_machine(),
             "test": test_summary(results),
+            **_radar_fields(results),
             "training_curve": _read_curve(curve),
             "keras_version": keras.__version__,
             "created": datetime.date.today().isoformat(),
@@ -137,6 +161,17 @@ def package(
         if staging.exists():
             shutil.rmtree(staging)
     return destination
+
+
+def _radar_fields(results: dict) -> dict:
+    """A radar model's pixel size (which `pysteps_nowcast.forecast` uses to
+    resample other grids) and nowcasting scores."""
+    if "nowcast" not in results:
+        return {}
+    return {
+        "pixel_km": results["nowcast"].get("pixel_km"),
+        "nowcast": nowcast_summary(results["nowcast"]),
+    }
 
 
 def _read_curve(path) -> list:

@@ -45,6 +45,7 @@ class NowcastEvaluation(EvaluationExtras):
         self.transform = reader.transform
         self.timestep = reader.timestep
         self.coverage = reader.coverage
+        self.pixel_km = getattr(reader, "pixel_km", None)
         self.method = settings["extrapolation"]
         self.lead_minutes = [
             (k + 1) * reader.timestep for k in range(horizon)
@@ -88,6 +89,7 @@ class NowcastEvaluation(EvaluationExtras):
             "extrapolation_method": self.method,
             "baselines": list(self.baselines),
             "coverage": float(self.coverage.mean()),
+            "pixel_km": self.pixel_km,
             "methods": {n: s.result() for n, s in self.scores.items()},
         }
 

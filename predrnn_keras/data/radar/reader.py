@@ -48,6 +48,8 @@ class RadarReader(SequenceReader):
         variants: 1, or the number of rotations and mirror images of each
             window (`augment`); sequence `i` is variant `i % variants` of
             window `i // variants`.
+        pixel_km: the size of the pixels in km, where the importers tell
+            it (else None).
         motions: None, or in the Lagrangian frame the motion fields of
             each range's windows (`read_motion`); `arrays` then hold one
             window a row, and `windows` are `(range, row)`.
@@ -84,6 +86,7 @@ class RadarReader(SequenceReader):
         self.timestep = timestep
         self.coverage = coverage
         self.motions = motions
+        self.pixel_km = None
 
     @property
     def start_times(self) -> list[datetime.datetime]:
@@ -166,7 +169,9 @@ def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
     require("pysteps")
     for source in settings.sources:
         get_importer(source.importer)
-    arrays, windows, times = _split_series(settings, split, total_length)
+    arrays, windows, times, pixel_km = _split_series(
+        settings, split, total_length
+    )
     coverage = _coverage(arrays, settings, split)
     count = len(arrays)
     augment = settings.augment and split == "train"
@@ -176,7 +181,7 @@ def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
         arrays, windows, times, motions = _lagrangian_series(
             settings, arrays, windows, times, total_length
         )
-    return RadarReader(
+    reader = RadarReader(
         str(settings.root),
         arrays,
         np.array(windows, np.int64),
@@ -204,6 +209,8 @@ def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
         augment=augment,
         motions=motions,
     )
+    reader.pixel_km = pixel_km
+    return reader
 
 
 def _lagrangian_series(settings, arrays, windows, times, total_length):
@@ -273,7 +280,9 @@ def _split_series(settings: RadarSettings, split: str, total_length: int):
             f"{settings.timestep}-minute steps",
         )
     _check_pixel_sizes(sizes, settings, split)
-    return arrays, windows, times
+    known = [km for km in sizes.values() if km is not None]
+    pixel_km = float(np.mean(known)) if known else None
+    return arrays, windows, times, pixel_km
 
 
 def _check_pixel_sizes(sizes: dict, settings, split: str) -> None:
