@@ -295,3 +295,44 @@ def test_reflectivity_in_dbz(tmp_path):
     np.testing.assert_allclose(predicted, expected, rtol=1e-4, atol=1e-4)
     # dBZ: the zero value (threshold - 5 dBZ) and up, never mm/h's zero.
     assert predicted.min() >= 5.0 - 1e-4
+
+
+def test_an_untrained_lagrangian_residual_model_is_extrapolation(tmp_path):
+    """In the Lagrangian frame, a residual model that has learned nothing
+    forecasts a folder of radar files exactly as optical-flow extrapolation
+    does."""
+    from predrnn_keras import forecasters
+    from predrnn_keras.recipe_config import build_model
+    from predrnn_keras.recipe_config import dump_recipe
+    from predrnn_keras.recipe_config import recipe_from_dict
+    from tests.workflow_helpers import tiny_recipe
+
+    data = write_knmi_series(
+        tmp_path / "knmi", START, 8, FIELD, splits=(4, 2, 2)
+    )
+    data.update(image_size=SIZE, frame="lagrangian", context_length=CONTEXT)
+    raw = tiny_recipe(model={"residual": True})
+    raw["data"] = data
+    recipe = recipe_from_dict(raw)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    dump_recipe(recipe, run_dir / "recipe.toml")
+    build_model(recipe).save(run_dir / "best.keras")
+
+    folder = tmp_path / "storm"
+    times = write_files(folder, 6)
+    out = tmp_path / "out"
+    forecast(run_dir, folder, out_dir=out, verbose=0)
+    predicted = np.load(out / "storm" / "forecast.npy")
+    fields = read_fields(data, folder, times)[-CONTEXT:]
+    # Values the dB transform keeps: no rain below the threshold.
+    fields[fields < 0.1] = 0.0
+    transform = radar_settings(data).transform
+    extrapolation = forecasters.get(
+        "extrapolation", transform=transform
+    ).forecast(fields[None], HORIZON)[0]
+    # The forecast is written through the model's values: below the
+    # threshold, no rain.
+    extrapolation = transform.inverse(transform.forward(extrapolation))
+    np.testing.assert_allclose(predicted, extrapolation, rtol=1e-5, atol=1e-5)
+    assert predicted.max() > 1.0
