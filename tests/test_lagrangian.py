@@ -7,6 +7,7 @@ rotations agree with the transform, and a tiny model learns the growth."""
 
 import datetime
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 
@@ -293,6 +294,9 @@ def test_a_tiny_model_learns_the_growth(tmp_path):
     assert np.all(growth > 0.05)
 
     results = evaluate_model(model, recipe, tmp_path / "eval", verbose=0)
+    # The context observed beside the context in the Lagrangian frame.
+    gif = iio.imread(tmp_path / "eval" / "gifs" / "0001_lagrangian.gif", index=None)
+    assert len(gif) == 3
     nowcast = results["nowcast"]["methods"]
     # CSI at 1 mm/h, 10 minutes ahead: the blob has grown past it.
     assert nowcast["PredRNN"]["CSI"][1][1] > nowcast["extrapolation"]["CSI"][1][1]

@@ -111,3 +111,42 @@ def nowcast_frames(
         return f"{minutes:+g} min, {phase} ({unit})"
 
     return panel_animation(names, total, panels, footer)
+
+
+def lagrangian_frames(
+    context: np.ndarray,
+    lagrangian: np.ndarray,
+    unit: str,
+    threshold: float,
+    timestep: float,
+    min_frame_size: int = 192,
+) -> np.ndarray:
+    """Animation frames of a context, observed | in the Lagrangian frame of
+    its last field: what moves on the left stands still on the right, which
+    keeps only the rain's growth and decay.
+
+    Args:
+        context: `(T, H, W)` observed fields.
+        lagrangian: `(T, H, W)` the same fields moved to the time of the
+            last one (`LagrangianFrame.to_lagrangian`).
+        unit, threshold: as `rain_rgb` takes them.
+        timestep: minutes between frames.
+        min_frame_size: small fields are upscaled to at least this size.
+
+    Returns:
+        uint8 RGB frames `(T, height, width, 3)`.
+    """
+    observed = upscale(rain_rgb(context, unit, threshold), min_frame_size)
+    moved = upscale(rain_rgb(lagrangian, unit, threshold), min_frame_size)
+    count = len(context)
+
+    def panels(t):
+        return [(observed[t], CONTEXT_COLOR), (moved[t], PREDICTION_COLOR)]
+
+    def footer(t):
+        minutes = (t - count + 1) * timestep
+        return f"{minutes:+g} min; right: moved to 0 min ({unit})"
+
+    return panel_animation(
+        ["observed", "Lagrangian frame"], count, panels, footer
+    )

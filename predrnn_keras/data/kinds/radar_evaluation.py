@@ -12,6 +12,7 @@ import numpy as np
 from predrnn_keras import forecasters
 from predrnn_keras.data.kinds.base import EvaluationExtras
 from predrnn_keras.nowcasting import reports as nowcast_reports
+from predrnn_keras.nowcasting.pictures import lagrangian_frames
 from predrnn_keras.nowcasting.pictures import nowcast_frames
 from predrnn_keras.nowcasting.scores import NowcastScores
 from predrnn_keras.plots import save_gif
@@ -46,6 +47,7 @@ class NowcastEvaluation(EvaluationExtras):
         self.timestep = reader.timestep
         self.coverage = reader.coverage
         self.pixel_km = getattr(reader, "pixel_km", None)
+        self.frame = getattr(reader, "lagrangian", None)
         self.method = settings["extrapolation"]
         self.lead_minutes = [
             (k + 1) * reader.timestep for k in range(horizon)
@@ -95,7 +97,9 @@ class NowcastEvaluation(EvaluationExtras):
 
     def save_pictures(self, out_dir, number: int, batch, index: int, fps):
         """`gifs/NNNN_rain.gif`: observed beside each method but persistence
-        (the last context frame, shown already)."""
+        (the last context frame, shown already); for a model in the
+        Lagrangian frame also `gifs/NNNN_lagrangian.gif`, the context
+        observed and in that frame."""
         forecasts = {
             name: batch[name][index]
             for name in self.scores
@@ -111,6 +115,20 @@ class NowcastEvaluation(EvaluationExtras):
             self.coverage,
         )
         save_gif(out_dir / "gifs" / f"{number:04d}_rain.gif", frames, fps)
+        if self.frame is not None:
+            context = batch["context"][index]
+            moved = self.frame.to_lagrangian(
+                context, self.frame.motion(context), len(context) - 1
+            )
+            frames = lagrangian_frames(
+                context,
+                moved,
+                self.transform.unit,
+                self.transform.threshold,
+                self.timestep,
+            )
+            path = out_dir / "gifs" / f"{number:04d}_lagrangian.gif"
+            save_gif(path, frames, fps)
 
     def write_reports(self, out_dir, result: dict) -> dict:
         return nowcast_reports.write_nowcast_reports(out_dir, result)

@@ -24,6 +24,7 @@ from predrnn_keras.data.mapped_array import MappedArray
 from predrnn_keras.data.radar.cache import cache_series
 from predrnn_keras.data.radar.cache import pixel_size
 from predrnn_keras.data.radar.lagrangian import cache_lagrangian
+from predrnn_keras.data.radar.lagrangian import lagrangian_frame
 from predrnn_keras.data.radar.lagrangian import motion_variant
 from predrnn_keras.data.radar.reading import get_importer
 from predrnn_keras.data.radar.reading import read_radar_file
@@ -50,6 +51,8 @@ class RadarReader(SequenceReader):
             window `i // variants`.
         pixel_km: the size of the pixels in km, where the importers tell
             it (else None).
+        lagrangian: the `LagrangianFrame` of a model in that frame (on
+            every split, the test split's included), else None.
         motions: None, or in the Lagrangian frame the motion fields of
             each range's windows (`read_motion`); `arrays` then hold one
             window a row, and `windows` are `(range, row)`.
@@ -87,6 +90,7 @@ class RadarReader(SequenceReader):
         self.coverage = coverage
         self.motions = motions
         self.pixel_km = None
+        self.lagrangian = None
 
     @property
     def start_times(self) -> list[datetime.datetime]:
@@ -210,6 +214,8 @@ def radar_reader(config: Mapping, split: str, total_length: int) -> RadarReader:
         motions=motions,
     )
     reader.pixel_km = pixel_km
+    if settings.frame == "lagrangian":
+        reader.lagrangian = lagrangian_frame(settings)
     return reader
 
 
