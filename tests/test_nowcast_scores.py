@@ -308,3 +308,16 @@ def test_csi_plot_is_an_rgb_picture(results_by_method):
     assert image.dtype == np.uint8
     assert image.shape == (320, 480, 3)
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 10
+
+
+def test_fss_plot_draws_the_chosen_window(results_by_method):
+    small = score_plots.score_plot(results_by_method, "FSS", 0, 0)
+    large = score_plots.score_plot(results_by_method, "FSS", 0, 2)
+    csi = score_plots.score_plot(results_by_method, "CSI", 0)
+    assert small.shape == large.shape == csi.shape == (320, 480, 3)
+    assert np.abs(small.astype(int) - large.astype(int)).sum() > 0
+    assert np.array_equal(
+        csi, score_plots.csi_plot(results_by_method, 0, unit="mm/h")
+    )
+    with pytest.raises(ValueError, match="Received: 'BIAS'"):
+        score_plots.score_plot(results_by_method, "BIAS", 0)

@@ -110,13 +110,15 @@ def test_trains_and_scores_beside_both_baselines(radar_run, tmp_path):
         rtol=1e-6,
     )
 
-    # Reports: the JSON, the long CSV, a CSI plot per threshold, a rain GIF.
+    # Reports: the JSON, the long CSV, a CSI plot per threshold, an FSS plot
+    # per threshold and scale, a rain GIF.
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["nowcast"]["methods"]["PredRNN"]["thresholds"] == THRESHOLDS
     rows = list(csv.DictReader((out / "nowcast_scores.csv").open()))
     # 3 methods x 2 leads x 2 thresholds x (5 categorical + 2 FSS scales).
     assert len(rows) == 3 * 2 * 2 * 7
     assert (out / "csi_0.1.png").is_file() and (out / "csi_1.png").is_file()
+    assert (out / "fss_1_3px.png").is_file()
     assert (out / "gifs" / "0001_rain.gif").is_file()
 
 

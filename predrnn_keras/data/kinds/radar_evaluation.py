@@ -147,5 +147,5 @@ class NowcastEvaluation(EvaluationExtras):
             f"{result['coverage']:.0%} of pixels the radar covers; "
             f"baselines: {baselines or 'none'}):\n"
             f"{nowcast_reports.format_nowcast(result)}\n"
-            f"Nowcasting scores: {paths['csv']}; CSI: {plots}"
+            f"Nowcasting scores: {paths['csv']}; CSI and FSS plots: {plots}"
         )
