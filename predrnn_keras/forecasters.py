@@ -168,7 +168,9 @@ class ModelForecaster(Forecaster):
     frame of the last context field: the motion is estimated from each
     context, the context moved into that frame, and the forecast advected
     back; a model that repeats its last input field is then optical-flow
-    extrapolation.
+    extrapolation. With `probability_matching="cdf"`, each forecast field
+    then takes the values of the last context field, rank for rank
+    (`nowcasting.matching`).
 
     It also answers `predict_future` in the model's own values, as the
     model does, so evaluation and `predict.py` use it in the model's place
@@ -179,13 +181,27 @@ class ModelForecaster(Forecaster):
         transform: the data's transform (`forward`, `inverse`).
         name: how reports name it.
         frame: None (the fields as observed) or a `LagrangianFrame`.
+        probability_matching: "none" or "cdf".
     """
 
-    def __init__(self, model, transform, name: str = "PredRNN", frame=None):
+    def __init__(
+        self,
+        model,
+        transform,
+        name: str = "PredRNN",
+        frame=None,
+        probability_matching: str = "none",
+    ):
+        if probability_matching not in ("none", "cdf"):
+            raise ValueError(
+                "Expected probability_matching 'none' or 'cdf'. "
+                f"Received: {probability_matching!r}"
+            )
         self.model = model
         self.transform = transform
         self.name = name
         self.frame = frame
+        self.probability_matching = probability_matching
 
     @property
     def input_length(self) -> int:
@@ -208,6 +224,7 @@ class ModelForecaster(Forecaster):
         Lagrangian frame, `motion` gives each sequence's motion field
         `(B, 2, H, W)` instead of estimating it from the context."""
         context = _batch(context)
+        observed = context
         if self.frame is not None:
             if motion is None:
                 motion = [self.frame.motion(c) for c in context]
@@ -227,6 +244,12 @@ class ModelForecaster(Forecaster):
                     self.frame.from_lagrangian(f, v)
                     for f, v in zip(future, motion)
                 ]
+            )
+        if self.probability_matching == "cdf":
+            from predrnn_keras.nowcasting.matching import match_distribution
+
+            future = np.stack(
+                [match_distribution(f, c[-1]) for f, c in zip(future, observed)]
             )
         return future
 

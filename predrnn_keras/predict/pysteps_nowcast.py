@@ -54,7 +54,12 @@ def _model(target: str, which: str):
         from predrnn_keras.data.radar.lagrangian import lagrangian_frame
 
         frame = lagrangian_frame(settings)
-    forecaster = ModelForecaster(model, settings.transform, frame=frame)
+    forecaster = ModelForecaster(
+        model,
+        settings.transform,
+        frame=frame,
+        probability_matching=settings.probability_matching,
+    )
     pixel_km = None
     if pretrained.is_name(target):
         pixel_km = pretrained.manifest(target).get("pixel_km")

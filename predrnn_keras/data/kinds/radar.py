@@ -33,15 +33,18 @@ class RadarKind(DataKind):
         return radar.radar_transform(config)
 
     def predictor(self, model, config):
-        """The model itself, or in the Lagrangian frame the model between
-        the frame's transform and its inverse (`ModelForecaster`)."""
+        """The model itself, or a `ModelForecaster` around it: in the
+        Lagrangian frame, between the frame's transform and its inverse;
+        with probability matching, followed by it."""
         settings = radar.radar_settings(config)
-        if settings.frame != "lagrangian":
+        lagrangian = settings.frame == "lagrangian"
+        if not lagrangian and settings.probability_matching == "none":
             return model
         return forecasters.ModelForecaster(
             model,
             settings.transform,
-            frame=lagrangian_frame(settings),
+            frame=lagrangian_frame(settings) if lagrangian else None,
+            probability_matching=settings.probability_matching,
         )
 
     def evaluation_extras(self, reader, settings, horizon):

@@ -106,6 +106,14 @@ KEYS = {
         "with frame = 'lagrangian': frames of context, the model's "
         "input_length (required there)",
     ),
+    "probability_matching": config_checks.DataKey(
+        "'none' or 'cdf'",
+        "none",
+        "cdf: each field the model forecasts takes the values of the last "
+        "observed field, rank for rank (pysteps' probability matching, as "
+        "S-PROG does): the model's pattern, the observed rain area and "
+        "intensities (predrnn_keras.nowcasting.matching)",
+    ),
     "train_times": config_checks.DataKey(TIMES, None, "required: training"),
     "val_times": config_checks.DataKey(
         TIMES, None, "validation; default: test_times"
@@ -268,6 +276,7 @@ class RadarSettings:
     frame: str = "eulerian"
     motion: str = "LK"
     context_length: "int | None" = None
+    probability_matching: str = "none"
     name: str = ""
     parts: tuple = ()
 
@@ -441,7 +450,8 @@ def _splits(config: Mapping, single: bool) -> dict:
 
 
 def _frame(config: Mapping) -> dict:
-    """The `frame`, `motion` and `context_length` keys, checked."""
+    """The `frame`, `motion`, `context_length` and `probability_matching`
+    keys, checked."""
     frame = config_checks.get_choice(
         config, "frame", ("eulerian", "lagrangian"), "eulerian"
     )
@@ -463,7 +473,15 @@ def _frame(config: Mapping) -> dict:
             "Expected [data] context_length with frame = 'lagrangian': the "
             "model's input_length, the frames the motion is estimated from"
         )
-    return {"frame": frame, "motion": motion, "context_length": length}
+    matching = config_checks.get_choice(
+        config, "probability_matching", ("none", "cdf"), "none"
+    )
+    return {
+        "frame": frame,
+        "motion": motion,
+        "context_length": length,
+        "probability_matching": matching,
+    }
 
 
 def _check_disjoint(splits: dict, val_is_test: bool) -> None:
