@@ -180,3 +180,29 @@ def test_a_source_without_training_ranges_is_fine_but_not_all(tmp_path):
     one_line_error(
         ValueError, radar.radar_settings, config, match="train_times"
     )
+
+
+def test_a_folder_is_read_with_the_source_whose_pattern_matches(tmp_path):
+    from predrnn_keras.data.kinds.radar_forecast import find_radar_folder
+    from predrnn_keras.data.kinds.radar_forecast import read_fields
+
+    config = two_sources(tmp_path)
+    config["sources"][0]["crop"] = [0, 0, 8, 8]
+    config["sources"][1]["crop"] = [0, 0, 16, 16]
+    # Each folder read with its own source's pattern, importer and crop.
+    mch = find_radar_folder(tmp_path / "mch", config, 3, 2, score=False)
+    assert mch.settings.importer == "mch_gif" and mch.found == 6
+    assert mch.times[-1] == MCH_START + 5 * STEP
+    knmi = find_radar_folder(tmp_path / "knmi", config, 3, 2, score=False)
+    assert knmi.settings.importer == "knmi_hdf5" and knmi.found == 10
+    assert knmi.settings.crop == (0, 0, 8, 8)
+    fields = read_fields(knmi, (8, 8, 1))
+    np.testing.assert_allclose(
+        fields[:, 0, 0], np.arange(8, 11) / 100.0 * 12.0, rtol=1e-5
+    )
+    # A folder that no source's pattern matches names every pattern.
+    (tmp_path / "other").mkdir()
+    message = one_line_error(
+        DataError, find_radar_folder, tmp_path / "other", config, 3, 2, False
+    )
+    assert "knmi: '%Y/%m/RAD_NL25_RAP" in message and "mch: '%Y%m%d/AQC" in message

@@ -2,8 +2,9 @@
 
 A model whose recipe has `[data] kind = "radar"` reads a folder of radar
 files as its recipe reads its data: the files are found with the recipe's
-`pattern` (relative to the folder), read with its importer, options, unit,
-crop and image size (`predrnn_keras.data.radar.read_radar_file`) and
+`pattern` (relative to the folder; with several `sources`, the pattern of
+the source that matches most files), read with that source's importer,
+options, unit, crop and image size (`predrnn_keras.data.radar.read_radar_file`) and
 transformed to the model's [0, 1] values with its `RadarTransform`. The
 forecast is turned back into the data's unit (mm/h or dBZ), drawn in
 pysteps' rain colours and, when scoring, scored with the nowcasting scores
@@ -102,6 +103,34 @@ def _times_used(folder, found, settings, length, needed, score) -> list:
     return times
 
 
+def _matching_source(folder: Path, settings: RadarSettings):
+    """The settings of the recipe's source whose pattern matches most files
+    of `folder` (the only one, for a recipe of one source), rooted there,
+    and the files it finds."""
+    if len(settings.sources) == 1:
+        found = find_radar_files(folder, settings.pattern)
+        return dataclasses.replace(settings, root=folder, parts=()), found
+    best = (None, {})
+    for part in settings.sources:
+        try:
+            found = find_radar_files(folder, part.pattern)
+        except DataError:
+            continue
+        if len(found) > len(best[1]):
+            best = (part, found)
+    part, found = best
+    if part is None:
+        patterns = ", ".join(
+            f"{p.name}: {p.pattern!r}" for p in settings.sources
+        )
+        raise DataError(
+            folder,
+            f"no file matches the pattern of any of the recipe's sources "
+            f"({patterns})",
+        )
+    return dataclasses.replace(part, root=folder, parts=()), found
+
+
 def find_radar_folder(
     folder, data_config: dict, length: int, horizon: int, score: bool
 ) -> RadarFolder:
@@ -124,10 +153,9 @@ def find_radar_folder(
             installed.
     """
     folder = Path(folder)
-    settings = dataclasses.replace(radar_settings(data_config), root=folder)
     require("pysteps")
+    settings, found = _matching_source(folder, radar_settings(data_config))
     get_importer(settings.importer)
-    found = find_radar_files(folder, settings.pattern)
     needed = length + horizon if score else length
     if len(found) < needed:
         raise _too_few(
