@@ -158,6 +158,37 @@ class Anvil(Forecaster):
         )
 
 
+class Linda(Forecaster):
+    """pysteps' LINDA deterministic nowcast (`nowcasting.baselines.linda`):
+    extrapolation with growth, decay and smoothing fitted locally. Rain
+    rates (mm/h) only.
+
+    Args:
+        transform: the data's `RadarTransform` (None: mm/h, 0.1 mm/h).
+        motion: the motion method (`nowcasting.baselines.MOTION_METHODS`).
+    """
+
+    name = "linda"
+
+    def __init__(self, transform=None, motion: str = "LK", **options):
+        baselines.check_motion_method(motion)
+        if transform is not None and transform.unit != "mm/h":
+            raise ValueError(
+                "Expected rain rates (mm/h) for the linda baseline, which "
+                f"models their growth and decay. Received: {transform.unit}"
+            )
+        self.transform = transform
+        self.motion = motion
+
+    def forecast(self, context, horizon: int) -> np.ndarray:
+        return np.stack(
+            [
+                baselines.linda(c, horizon, self.motion, self.transform)
+                for c in _batch(context)
+            ]
+        )
+
+
 class ModelForecaster(Forecaster):
     """A trained model as a forecaster of physical fields.
 
@@ -270,6 +301,7 @@ FORECASTERS.register("persistence", Persistence)
 FORECASTERS.register("extrapolation", Extrapolation)
 FORECASTERS.register("sprog", SProg)
 FORECASTERS.register("anvil", Anvil)
+FORECASTERS.register("linda", Linda)
 
 
 def names() -> tuple:

@@ -141,6 +141,10 @@ def test_unknown_method_and_bad_arguments(blob):
         forecasters.get("anvil", transform=RadarTransform("dBZ", 10.0, 70.0))
     with pytest.raises(ValueError, match=r"T >= 4"):
         baselines.anvil(context[-3:], 2)
+    with pytest.raises(ValueError, match="mm/h"):
+        forecasters.get("linda", transform=RadarTransform("dBZ", 10.0, 70.0))
+    with pytest.raises(ValueError, match=r"T >= 3"):
+        baselines.linda(context[-2:], 2)
     with pytest.raises(ValueError, match=r"T >= 2"):
         baselines.extrapolation(context[-1:], 2)
     with pytest.raises(ValueError, match="positive int"):
@@ -156,8 +160,8 @@ def growing_blob(frames, growth=1.5):
     return sequence * (peaks / 20.0)[:, None, None].astype(np.float32)
 
 
-@pytest.mark.parametrize("name", ["sprog", "anvil"])
-def test_sprog_and_anvil_move_the_rain_along(name, blob, capsys):
+@pytest.mark.parametrize("name", ["sprog", "anvil", "linda"])
+def test_sprog_anvil_and_linda_move_the_rain_along(name, blob, capsys):
     context, future = blob
     method = forecasters.get(name, transform=RadarTransform(), motion="LK")
     nowcast = method.forecast(context[None], HORIZON)[0]
@@ -186,3 +190,8 @@ def test_anvil_carries_growth_on_and_sprog_does_not():
     # Growth of 1.5 mm/h a frame on a peak of 24.5 mm/h: about 6 %.
     assert anvil[1].sum() > 1.05 * total
     assert sprog[1].sum() < 1.01 * total
+
+
+def test_linda_of_a_dry_context_is_dry():
+    dry = np.zeros((3, SIZE, SIZE), np.float32)
+    np.testing.assert_array_equal(baselines.linda(dry, 2), 0.0)

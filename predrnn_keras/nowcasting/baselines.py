@@ -1,4 +1,5 @@
-"""Baseline nowcasts: persistence, optical-flow extrapolation, S-PROG, ANVIL.
+"""Baseline nowcasts: persistence, optical-flow extrapolation, S-PROG, ANVIL,
+LINDA.
 
 Both take the context frames of one sequence, `(T, H, W)` in physical
 units (mm/h or dBZ; NaN for no data), and return `(horizon, H, W)` float32
@@ -8,6 +9,8 @@ in the same units, ready for `NowcastScores` next to the model's forecast.
 - `sprog`, `anvil`: pysteps' S-PROG and ANVIL deterministic nowcasts,
   which add scale-dependent decay (S-PROG) or growth and decay (ANVIL) to
   the extrapolation, with the same motion field.
+- `linda`: pysteps' LINDA deterministic nowcast, localised growth, decay
+  and smoothing around features of the last field, with the same motion.
 - `extrapolation`: the motion field is estimated from the context with a
   `pysteps.motion` method, on the dB-transformed fields as pysteps does
   (`RadarTransform.to_db`, no-data filled with the zero value), and the
@@ -257,6 +260,57 @@ def anvil(
             int(horizon),
             n_cascade_levels=cascade_levels,
             ar_window_radius=window_radius,
+        )
+    forecast = np.nan_to_num(np.asarray(forecast), nan=0.0)
+    return np.maximum(forecast, 0.0).astype(np.float32)
+
+
+def linda(
+    context,
+    horizon: int,
+    method: str = "LK",
+    transform: RadarTransform | None = None,
+    max_features: int = 25,
+) -> np.ndarray:
+    """pysteps' LINDA nowcast of one sequence (Pulkkinen et al. 2021): the
+    rain rates are modelled by an integro-difference equation with
+    autoregression, ARI(1, 1), whose kernels and parameters are fitted
+    locally around up to `max_features` Shi-Tomasi features of the last
+    field (OpenCV), then advected along the motion field
+    (`pysteps.nowcasts.linda`, deterministic).
+
+    Args:
+        context: `(T, H, W)` in mm/h, T >= 3.
+        horizon: number of lead steps.
+        method: the motion method, as `motion_field` takes it.
+        transform: gives the unit, which must be mm/h, and the motion's dB
+            transform (None: mm/h, 0.1 mm/h).
+        max_features: the most features the model is localised around.
+
+    Returns:
+        float32 `(horizon, H, W)` in mm/h, without NaN.
+    """
+    context = _check_context(context, horizon, 3)
+    transform = RadarTransform() if transform is None else transform
+    if transform.unit != "mm/h":
+        raise ValueError(
+            "Expected rain rates (mm/h) for LINDA, which models their "
+            f"growth and decay. Received: unit={transform.unit!r}"
+        )
+    velocity = motion_field(context, method, transform)
+    rates = np.nan_to_num(context[-3:].astype(np.float64), nan=0.0)
+    rates[rates < transform.threshold] = 0.0
+    nowcasts = require("pysteps.nowcasts")
+    if not np.any(rates[-1] > 0):
+        return np.zeros((int(horizon), *context.shape[1:]), np.float32)
+    with _quiet():
+        forecast = nowcasts.get_method("linda")(
+            rates,
+            velocity,
+            int(horizon),
+            feature_method="shitomasi",
+            max_num_features=max_features,
+            add_perturbations=False,
         )
     forecast = np.nan_to_num(np.asarray(forecast), nan=0.0)
     return np.maximum(forecast, 0.0).astype(np.float32)
