@@ -200,8 +200,8 @@ class ModelForecaster(Forecaster):
     context, the context moved into that frame, and the forecast advected
     back; a model that repeats its last input field is then optical-flow
     extrapolation. With `probability_matching="cdf"`, each forecast field
-    then takes the values of the last context field, rank for rank
-    (`nowcasting.matching`).
+    takes the values of the last context field, rank for rank, in the order
+    of the model's values (`nowcasting.matching`).
 
     It also answers `predict_future` in the model's own values, as the
     model does, so evaluation and `predict.py` use it in the model's place
@@ -267,8 +267,10 @@ class ModelForecaster(Forecaster):
                 ]
             )
         inputs = self.transform.forward(context)[..., None]
-        pred = self.predict_values(inputs, horizon)
-        future = self.transform.inverse(pred[..., 0]).astype(np.float32)
+        pred = self.predict_values(inputs, horizon)[..., 0]
+        if self.probability_matching == "cdf":
+            return self._matched(pred, observed, motion)
+        future = self.transform.inverse(pred).astype(np.float32)
         if self.frame is not None:
             future = np.stack(
                 [
@@ -276,13 +278,26 @@ class ModelForecaster(Forecaster):
                     for f, v in zip(future, motion)
                 ]
             )
-        if self.probability_matching == "cdf":
-            from predrnn_keras.nowcasting.matching import match_distribution
-
-            future = np.stack(
-                [match_distribution(f, c[-1]) for f, c in zip(future, observed)]
-            )
         return future
+
+    def _matched(self, pred, observed, motion) -> np.ndarray:
+        """The forecast of probability matching: the last observed field's
+        values, placed in the order of the model's own values (in the
+        observed frame), which still rank the pixels the inverse transform
+        would call dry; so the rain area is the observed one, as in
+        S-PROG, unless the model forecasts rain on fewer pixels."""
+        from predrnn_keras.nowcasting.matching import match_distribution
+
+        if self.frame is not None:
+            pred = np.stack(
+                [
+                    self.frame.from_lagrangian(p, v, outside=0.0)
+                    for p, v in zip(pred, motion)
+                ]
+            )
+        return np.stack(
+            [match_distribution(p, c[-1]) for p, c in zip(pred, observed)]
+        )
 
     def predict_future(self, context, horizon: int, batch_size: int = 32):
         """`model.predict_future` through the forecast: the context in the

@@ -92,14 +92,20 @@ def test_matching_restores_what_a_fading_forecast_loses():
     assert (raw[0, -1] > 0).sum() < (last > 0).sum()
     for lead in range(3):
         wet = out[0, lead] > 0
-        # The rain area is the forecast's, the values the observed field's
-        # largest, in the forecast's order.
-        np.testing.assert_array_equal(wet, raw[0, lead] > 0)
+        raining = raw[0, lead] > 0
+        # The rain area comes back (ranked by the model's values, which go
+        # on below the threshold), up to the observed one; the values are
+        # the observed field's largest, in the order of the forecast's.
+        assert raining.sum() <= wet.sum() <= (last > 0).sum()
+        assert np.all(wet[raining])
         np.testing.assert_allclose(
             np.sort(out[0, lead][wet]),
             np.sort(last.ravel())[-wet.sum():],
             rtol=1e-6,
         )
+        order = np.argsort(raw[0, lead][raining])
+        assert np.all(np.diff(out[0, lead][raining][order]) >= 0)
+    assert (out[0, -1] > 0).sum() > (raw[0, -1] > 0).sum()
     assert out[0, -1].max() == pytest.approx(last.max(), rel=1e-6)
 
 

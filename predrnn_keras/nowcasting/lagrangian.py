@@ -83,10 +83,10 @@ class LagrangianFrame:
             out.append(displacement)
         return out
 
-    def warp(self, field, displacement) -> np.ndarray:
+    def warp(self, field, displacement, outside=None) -> np.ndarray:
         """`field` sampled along `displacement` (linear interpolation, "no
-        rain" where a trajectory leaves the domain), as pysteps' scheme
-        samples it."""
+        rain", or `outside`, where a trajectory leaves the domain), as
+        pysteps' scheme samples it."""
         ndimage = require("scipy.ndimage")
         height, width = np.shape(field)
         x, y = np.meshgrid(np.arange(width), np.arange(height))
@@ -95,7 +95,7 @@ class LagrangianFrame:
             np.asarray(field, np.float64),
             coords,
             mode="constant",
-            cval=self.no_rain,
+            cval=self.no_rain if outside is None else outside,
             order=1,
             prefilter=False,
         )
@@ -129,9 +129,16 @@ class LagrangianFrame:
                 out[i] = self.warp(field, backward[-steps - 1])
         return out
 
-    def from_lagrangian(self, future, velocity) -> np.ndarray:
+    def from_lagrangian(self, future, velocity, outside=None) -> np.ndarray:
         """A forecast in the Lagrangian frame back to the grid: its `k`-th
         field (k = 1, 2, ...) advected `k` steps forward.
+
+        Args:
+            future: `(K, H, W)` in the fields' unit.
+            velocity: the motion field of the context.
+            outside: the value where a trajectory comes from outside the
+                domain (None: "no rain" in the fields' unit), for fields in
+                another unit (the model's values, say).
 
         Returns:
             float32 `(K, H, W)` in the fields' unit.
@@ -139,5 +146,5 @@ class LagrangianFrame:
         future = self._fill(future)
         forward = self.displacements(velocity, len(future))
         return np.stack(
-            [self.warp(f, d) for f, d in zip(future, forward)]
+            [self.warp(f, d, outside) for f, d in zip(future, forward)]
         ).astype(np.float32)

@@ -1,13 +1,16 @@
 """Probability matching: a forecast's pattern with the observed values.
 
-A forecast trained to minimise a squared or absolute error grows smoother
-with the lead time, and its heavy rain fades. S-PROG answers this by
-matching the distribution of every forecast field to that of the last
-observed one (pysteps' `nonparam_match_empirical_cdf`): the forecast keeps
-the order of its pixels, which decides where it rains most, and takes the
-observed field's values, which decide how much and how widely. The rain
-area of a matched field is the smaller of the forecast's and the observed
-one; where the forecast is dry it stays dry.
+A forecast trained to minimise a squared error grows smoother with the
+lead time, and its heavy rain fades. S-PROG answers this by matching the
+distribution of every forecast field to that of the last observed one
+(pysteps' `nonparam_match_empirical_cdf`): the forecast keeps the order of
+its pixels, which decides where it rains most, and takes the observed
+field's values, which decide how much and how widely. Pixels at the
+forecast's lowest value keep the observed lowest value (no rain); the rain
+area of a matched field is the observed one, or the forecast's where that
+is smaller. A model's forecast is ranked by the model's own values
+(`forecasters.ModelForecaster`), which still order the pixels that the
+inverse transform would call dry.
 """
 
 import numpy as np
@@ -19,7 +22,8 @@ def match_distribution(forecast, observed) -> np.ndarray:
     """Each forecast field with the values of the observed field.
 
     Args:
-        forecast: `(T, H, W)` forecast fields (NaN: no forecast there).
+        forecast: `(T, H, W)` forecast fields, in any unit that orders the
+            pixels as the forecast does (NaN: no forecast there).
         observed: `(H, W)` the last observed field, in the same unit (NaN:
             no data, counted as the field's lowest value).
 
