@@ -321,3 +321,26 @@ def test_fss_plot_draws_the_chosen_window(results_by_method):
     )
     with pytest.raises(ValueError, match="Received: 'BIAS'"):
         score_plots.score_plot(results_by_method, "BIAS", 0)
+
+
+def test_rain_gif_frames_have_a_panel_per_method():
+    """Observed beside five forecasts: six panels, each with its colour bar
+    once the forecast starts (colours repeat past the palette)."""
+    from predrnn_keras.nowcasting import pictures
+
+    rng = np.random.default_rng(0)
+    context = rng.gamma(0.6, 2.0, size=(2, 16, 16))
+    truth = rng.gamma(0.6, 2.0, size=(3, 16, 16))
+    names = ["PredRNN", "extrapolation", "sprog", "anvil", "linda"]
+    forecasts = {name: truth * (k + 1) for k, name in enumerate(names)}
+    frames = pictures.nowcast_frames(
+        context, truth, forecasts, "mm/h", 0.1, 5.0, min_frame_size=32
+    )
+    assert frames.shape[0] == 5 and frames.dtype == np.uint8
+    one = pictures.nowcast_frames(
+        context, truth, {"PredRNN": truth}, "mm/h", 0.1, 5.0,
+        min_frame_size=32,
+    )
+    # Two panels, then six of the same width: four panels wider.
+    extra = frames.shape[2] - one.shape[2]
+    assert extra % 4 == 0 and frames.shape[2] > 2.5 * one.shape[2]

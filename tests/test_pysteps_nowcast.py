@@ -91,3 +91,38 @@ def test_fields_of_another_grid_are_averaged_and_interpolated(no_change):
 def test_bad_arguments(no_change, args, match):
     with pytest.raises(ValueError, match=match):
         pysteps_nowcast.forecast(*args)
+
+
+def test_the_shipped_radar_model_is_the_default_and_nowcasts():
+    """The shipped model, by default, on a rain band moving 1.5 pixels a
+    step: its forecast moves with it, keeps its intensities (probability
+    matching) and follows pysteps' NaN convention."""
+    from predrnn_keras import pretrained
+
+    name = pysteps_nowcast.DEFAULT_MODEL
+    assert name in pretrained.names()
+    manifest = pretrained.manifest(name)
+    side = manifest["frame_shape"][0]
+    pixel_km = manifest["pixel_km"]
+    yy, xx = np.mgrid[:side, :side].astype(np.float64)
+    fields = np.stack(
+        [
+            8.0 * np.exp(-((xx - 20 - 1.5 * t) ** 2) / 60 - (yy - 48) ** 2 / 400)
+            for t in range(6)
+        ]
+    )
+    fields[fields < 0.1] = 0.0
+    fields[:, :4, :4] = np.nan
+    velocity = np.zeros((2, side, side))
+    velocity[0] = 1.5
+    ours = pysteps_nowcast.forecast(fields, velocity, 3, kmperpixel=pixel_km)
+    theirs = nowcasts.get_method("extrapolation")(fields[-1], velocity, 3)
+    assert ours.shape == (3, side, side)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    # The band's centre moves on 1.5 pixels a step, as extrapolation's does.
+    columns = np.nansum(ours[-1], axis=0)
+    centre = (columns * np.arange(side)).sum() / columns.sum()
+    assert centre == pytest.approx(20 + 1.5 * 8, abs=1.5)
+    # Matched to the last field: the same peak, no rain below 0.1 mm/h.
+    assert np.nanmax(ours[-1]) == pytest.approx(np.nanmax(fields[-1]), rel=1e-4)
+    assert np.nanmin(ours[ours > 0]) >= 0.1 - 1e-6

@@ -17,7 +17,9 @@ from predrnn_keras.plots import upscale
 NO_RAIN = (245, 245, 245)
 NO_DATA = (170, 170, 170)
 # The colour bar of each method's panel, after truth and the model.
-OTHER_COLORS = ((90, 140, 230), (200, 90, 200), (200, 200, 80))
+OTHER_COLORS = (
+    (90, 140, 230), (200, 90, 200), (200, 200, 80), (80, 200, 200),
+)
 
 
 def rain_rgb(values: np.ndarray, unit: str, threshold: float, coverage=None):
@@ -41,6 +43,12 @@ def rain_rgb(values: np.ndarray, unit: str, threshold: float, coverage=None):
         missing = missing | ~np.asarray(coverage, bool)
     rgb[missing] = NO_DATA
     return rgb
+
+
+def _colors(first: list, count: int) -> list:
+    """`count` frame colours: `first`, then `OTHER_COLORS` over and over."""
+    others = [OTHER_COLORS[i % len(OTHER_COLORS)] for i in range(count)]
+    return [*first, *others][:count]
 
 
 def nowcast_frames(
@@ -83,12 +91,12 @@ def nowcast_frames(
     if truth is None:
         observed = colour(context)
         names = list(methods)
-        colors = [PREDICTION_COLOR, *OTHER_COLORS][: len(names)]
+        colors = _colors([PREDICTION_COLOR], len(names))
         horizon = len(next(iter(methods.values())))
     else:
         observed = colour(np.concatenate([context, truth]))
         names = ["observed", *methods]
-        colors = [TRUTH_COLOR, PREDICTION_COLOR, *OTHER_COLORS][: len(names)]
+        colors = _colors([TRUTH_COLOR, PREDICTION_COLOR], len(names))
         horizon = len(truth)
     t_context, total = len(context), len(context) + horizon
 
