@@ -18,6 +18,7 @@ from tests.workflow_helpers import REPO
 from tests.workflow_helpers import tiny_recipe
 
 SHIPPED = "predrnn_v2_moving_mnist"
+RADAR = "predrnn_v2_radar_5min"
 MANIFEST_KEYS = {
     "name", "description", "class", "frame_shape", "input_length",
     "retrain", "recipe", "iterations", "backend", "precision",
@@ -26,17 +27,18 @@ MANIFEST_KEYS = {
 }
 
 
-def test_the_shipped_model_matches_its_manifest():
-    assert SHIPPED in pretrained.names()
-    manifest = pretrained.manifest(SHIPPED)
+@pytest.mark.parametrize("name", [SHIPPED, RADAR])
+def test_the_shipped_model_matches_its_manifest(name):
+    assert name in pretrained.names()
+    manifest = pretrained.manifest(name)
     assert MANIFEST_KEYS <= set(manifest)
-    path = pretrained.model_path(SHIPPED)
+    path = pretrained.model_path(name)
     assert pretrained.sha256(path) == manifest["sha256"]
     assert path.stat().st_size == manifest["bytes"]
     # The recipe that retrains it is in the repository and is the one the
     # model was trained with.
     assert (REPO / manifest["recipe"]).is_file()
-    shipped = recipe_config.load_recipe(pretrained.recipe_path(SHIPPED))
+    shipped = recipe_config.load_recipe(pretrained.recipe_path(name))
     source = recipe_config.load_recipe(REPO / manifest["recipe"])
     assert recipe_config.recipe_differences(source, shipped) in (
         [], ["train.precision ('auto' -> 'float32')"],
@@ -47,6 +49,13 @@ def test_the_shipped_model_matches_its_manifest():
     assert test["mse_frame_sum"] == pytest.approx(
         np.mean(test["mse_frame_sum_per_frame"]), rel=1e-3
     )
+    if name == RADAR:
+        # Its pixel size (for pysteps_nowcast) and its scores beside the
+        # baselines, at every lead time.
+        assert manifest["pixel_km"] == pytest.approx(640 / 96)
+        nowcast = manifest["nowcast"]
+        for method in ("PredRNN", "extrapolation", "sprog", "anvil", "linda"):
+            assert len(nowcast[method]["CSI"]) == len(nowcast["lead_minutes"])
     # The repository stays lean.
     total = sum(
         p.stat().st_size for p in pretrained.PRETRAINED_DIR.rglob("*")
