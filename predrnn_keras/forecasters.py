@@ -138,13 +138,15 @@ class Anvil(Forecaster):
     """
 
     name = "anvil"
+    method = staticmethod(baselines.anvil)
 
     def __init__(self, transform=None, motion: str = "LK", **options):
         baselines.check_motion_method(motion)
         if transform is not None and transform.unit != "mm/h":
             raise ValueError(
-                "Expected rain rates (mm/h) for the anvil baseline, which "
-                f"models their growth and decay. Received: {transform.unit}"
+                f"Expected rain rates (mm/h) for the {self.name} baseline, "
+                f"which models their growth and decay. Received: "
+                f"{transform.unit}"
             )
         self.transform = transform
         self.motion = motion
@@ -152,41 +154,20 @@ class Anvil(Forecaster):
     def forecast(self, context, horizon: int) -> np.ndarray:
         return np.stack(
             [
-                baselines.anvil(c, horizon, self.motion, self.transform)
+                self.method(c, horizon, self.motion, self.transform)
                 for c in _batch(context)
             ]
         )
 
 
-class Linda(Forecaster):
+class Linda(Anvil):
     """pysteps' LINDA deterministic nowcast (`nowcasting.baselines.linda`):
     extrapolation with growth, decay and smoothing fitted locally. Rain
-    rates (mm/h) only.
-
-    Args:
-        transform: the data's `RadarTransform` (None: mm/h, 0.1 mm/h).
-        motion: the motion method (`nowcasting.baselines.MOTION_METHODS`).
+    rates (mm/h) only; the same arguments as `Anvil`.
     """
 
     name = "linda"
-
-    def __init__(self, transform=None, motion: str = "LK", **options):
-        baselines.check_motion_method(motion)
-        if transform is not None and transform.unit != "mm/h":
-            raise ValueError(
-                "Expected rain rates (mm/h) for the linda baseline, which "
-                f"models their growth and decay. Received: {transform.unit}"
-            )
-        self.transform = transform
-        self.motion = motion
-
-    def forecast(self, context, horizon: int) -> np.ndarray:
-        return np.stack(
-            [
-                baselines.linda(c, horizon, self.motion, self.transform)
-                for c in _batch(context)
-            ]
-        )
+    method = staticmethod(baselines.linda)
 
 
 class ModelForecaster(Forecaster):
