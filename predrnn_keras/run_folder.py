@@ -17,13 +17,18 @@ folder through `RunFolder`, evaluation and export find their model with
 
 `state.json` is the commit record: it is rewritten (atomically) only after
 the checkpoint it names is complete, so the newest state always points at a
-whole checkpoint, whatever moment a run is killed at.
+whole checkpoint, whatever moment a run is killed at. A file damaged later
+(a disk error, a copy cut short) is not the end of a run: `load_newest`
+tries the models newest first, and training moves a damaged checkpoint
+aside (`<name>.damaged`, never deleted) and rebuilds the state from the
+newest checkpoint that loads.
 """
 
 import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 try:
@@ -44,6 +49,9 @@ LAST_MODEL = "last.keras"
 EVALUATION_DIR = "evaluation"
 LOCK_FILE = ".lock"
 MODEL_CHOICES = ("best", "last")
+DAMAGED_MARK = ".damaged"
+# What a state.json must hold to resume from it.
+STATE_KEYS = ("iteration", "checkpoint")
 
 _CHECKPOINT = re.compile(r"ckpt-(\d+)\.keras")
 
@@ -103,11 +111,39 @@ class RunFolder:
         files.write_text(self.recipe_path, recipe_config.dumps_recipe(recipe))
 
     def read_state(self) -> "dict | None":
-        """The latest committed checkpoint state, or None before the first."""
+        """The latest committed checkpoint state, or None before the first.
+
+        Raises:
+            RunFolderError: `state.json` is not a state (see `state_problem`).
+        """
         if not self.state_path.is_file():
             return None
+        problem = self.state_problem()
+        if problem:
+            raise RunFolderError(f"{self.state_path}: {problem}")
         with open(self.state_path) as f:
             return json.load(f)
+
+    def state_problem(self) -> "str | None":
+        """Why `state.json` cannot be used (unreadable, not JSON, keys
+        missing), or None when it can (or does not exist)."""
+        if not self.state_path.is_file():
+            return None
+        try:
+            with open(self.state_path) as f:
+                state = json.load(f)
+        except (OSError, UnicodeDecodeError) as error:
+            return f"unreadable ({error})"
+        except json.JSONDecodeError as error:
+            return f"not valid JSON ({error})"
+        if not isinstance(state, dict):
+            return f"holds a {type(state).__name__}, expected an object"
+        missing = [k for k in STATE_KEYS if k not in state]
+        if missing:
+            return f"has no {', '.join(missing)}"
+        if not isinstance(state["iteration"], int):
+            return f"iteration={state['iteration']!r}, expected an integer"
+        return None
 
     def write_state(self, state: dict) -> None:
         files.write_json(self.state_path, state)
@@ -134,6 +170,17 @@ class RunFolder:
             if match:
                 found.append((int(match.group(1)), path))
         return sorted(found)
+
+    def move_aside(self, path: Path) -> Path:
+        """Renames a damaged file to `<name>.damaged` (`.damaged-2`, ... if
+        taken), out of the checkpoints' pattern; nothing is deleted."""
+        target = path.with_name(path.name + DAMAGED_MARK)
+        n = 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"{path.name}{DAMAGED_MARK}-{n}")
+        os.replace(path, target)
+        return target
 
     def prune_checkpoints(self, keep: int, protect: Path) -> None:
         """Deletes all but the newest `keep` checkpoints (never `protect`)."""
@@ -194,7 +241,10 @@ class RunFolder:
         The returned run holds the folder's lock until `unlock()`.
 
         Returns:
-            `(run, state)`: `state` is None for a run without checkpoints.
+            `(run, state)`: `state` is None for a run without checkpoints,
+            and `{"rebuild": reason}` when `state.json` is damaged or
+            missing beside checkpoints (the trainer rebuilds it from the
+            newest checkpoint that loads).
 
         Raises:
             RunFolderError: the folder cannot be used without losing work.
@@ -240,10 +290,111 @@ class RunFolder:
                 "new run, or --overwrite to delete the old one."
             )
         self.remove_partial_files()
-        return self.read_state()
+        problem = self.state_problem()
+        if problem:
+            return {"rebuild": f"{STATE_FILE} is damaged: {problem}"}
+        state = self.read_state()
+        if state is None and self.checkpoints():
+            return {"rebuild": f"{STATE_FILE} is missing"}
+        return state
 
 
 # Finding a model to evaluate or export ------------------------------------
+
+
+def _reason(error: BaseException) -> str:
+    """An exception as a short one-line reason."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def load_newest(candidates, load, say=None):
+    """The first of `candidates` (paths, newest first) that `load` opens.
+
+    Args:
+        candidates: model files to try, in order; missing ones are passed
+            over.
+        load: `load(path) -> model`; any exception marks the file damaged.
+        say: called with one line when a damaged file was skipped.
+
+    Returns:
+        `(model, path, skipped)`: `skipped` lists `(path, reason)` of the
+        damaged files before it.
+
+    Raises:
+        RunFolderError: none of them loads (every file and why).
+    """
+    skipped = []
+    for path in candidates:
+        path = Path(path)
+        if not path.is_file():
+            continue
+        try:
+            model = load(path)
+        except Exception as error:  # noqa: BLE001 (any failure = damaged)
+            skipped.append((path, _reason(error)))
+            continue
+        if skipped and say is not None:
+            say(
+                f"Loaded {path}; skipped "
+                + "; ".join(f"{p.name} ({why})" for p, why in skipped)
+            )
+        return model, path, skipped
+    if not skipped:
+        raise RunFolderError("no model file to load")
+    raise RunFolderError(
+        "no model loads: "
+        + "; ".join(f"{p} ({why})" for p, why in skipped)
+    )
+
+
+def model_candidates(model_path: Path, run_dir=None, which="best") -> list:
+    """`model_path`, then (in a run folder) the other models newest first:
+    `last.keras` or `best.keras`, then the checkpoints."""
+    candidates = [Path(model_path)]
+    if run_dir is not None:
+        run = RunFolder(run_dir)
+        others = [run.last_path, run.best_path]
+        if which == "last":
+            others.reverse()
+        candidates += others
+        candidates += [p for _, p in reversed(run.checkpoints())]
+    seen, ordered = set(), []
+    for path in candidates:
+        if path not in seen:
+            seen.add(path)
+            ordered.append(path)
+    return ordered
+
+
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def load_run_model(model_path, run_dir=None, which="best", compile=True,
+                   say=_warn):
+    """Loads `model_path`; in a run folder, a damaged file gives way to the
+    newest model that loads, and `say` (stderr by default) tells which one
+    and why.
+
+    Returns:
+        `(model, path)`.
+
+    Raises:
+        RunFolderError: nothing loads (a one-line message).
+    """
+    import keras
+
+    def load(path):
+        return keras.saving.load_model(path, compile=compile)
+
+    try:
+        model, path, _ = load_newest(
+            model_candidates(model_path, run_dir, which), load, say
+        )
+    except RunFolderError as error:
+        raise RunFolderError(f"{model_path}: {error}") from None
+    return model, path
 
 
 def model_file(target, which: str = "best") -> Path:

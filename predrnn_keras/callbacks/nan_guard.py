@@ -25,6 +25,9 @@ class NaNGuard(keras.callbacks.Callback):
         self.iteration = None
         self.reason = ""
         self._epoch = 0
+        # Iterations of the first epoch done before this fit (a run resumed
+        # from a checkpoint written inside an epoch).
+        self.batch_offset = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -42,5 +45,7 @@ class NaNGuard(keras.callbacks.Callback):
             return
         loss = float(np.asarray(logs["loss"]))
         if not math.isfinite(loss):
-            iteration = self._epoch * self.epoch_length + batch + 1
+            iteration = (
+                self._epoch * self.epoch_length + self.batch_offset + batch + 1
+            )
             self.trip(iteration, f"the training loss is {loss}")

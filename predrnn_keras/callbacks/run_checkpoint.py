@@ -25,7 +25,8 @@ class RunCheckpoint(keras.callbacks.Callback):
     checkpoint.
 
     Nothing is written after the `NaNGuard` trips, nor from weights that are
-    not finite.
+    not finite. `save_now` commits a checkpoint between epoch ends (on a stop
+    signal); a run resumed from it finishes that epoch first.
 
     Args:
         run: the `RunFolder`.
@@ -63,6 +64,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.train_seconds = state.get("train_seconds", 0.0)
         self.hardware = describe_machine()
         self._started = None
+        self._committed = state.get("iteration")
 
     def on_train_begin(self, logs=None):
         self._started = time.time()
@@ -97,7 +99,29 @@ class RunCheckpoint(keras.callbacks.Callback):
         if improved:
             self._keep_best(float(val_mse), iteration, checkpoint)
         if checkpoint is not None:
-            self._commit(checkpoint, epoch, iteration, step)
+            self._commit(checkpoint, iteration, step)
+
+    def save_now(self):
+        """Commits a checkpoint at the model's current iteration, which may
+        fall inside an epoch (a stop signal); nothing when the latest commit
+        is already at it, or after the NaN guard tripped.
+
+        Returns:
+            `(iteration, checkpoint)` of the latest commit, or
+            `(None, None)` when there is none to trust.
+        """
+        if self.guard.tripped:
+            return None, None
+        step = int(ops.convert_to_numpy(self.model.sampling_step))
+        if step != self._committed:
+            if not self._weights_finite():
+                self.guard.trip(step, "the weights are no longer finite")
+                return None, None
+            self.run.checkpoint_dir.mkdir(exist_ok=True)
+            checkpoint = self.run.checkpoint_path(step)
+            files.save_model(self.model, checkpoint)
+            self._commit(checkpoint, step, step)
+        return step, self.run.checkpoint_path(step)
 
     def _sampling_step(self, epoch, iteration):
         """The model's `sampling_step`, which must be `iteration`."""
@@ -128,7 +152,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         else:
             files.save_model(self.model, self.run.best_path)
 
-    def _commit(self, checkpoint, epoch, iteration, step):
+    def _commit(self, checkpoint, iteration, step):
         """Links `last.keras` to `checkpoint`, commits `state.json` and
         prunes the checkpoints beyond `keep`."""
         now = time.time()
@@ -141,7 +165,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.run.write_state(
             {
                 "iteration": iteration,
-                "epoch": epoch + 1,
+                "epoch": iteration // self.epoch_length,
                 "data_batches_consumed": iteration,
                 "sampling_step": step,
                 "checkpoint": str(checkpoint.relative_to(self.run.path)),
@@ -155,6 +179,7 @@ class RunCheckpoint(keras.callbacks.Callback):
                 "saved_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
         )
+        self._committed = iteration
         self.run.prune_checkpoints(self.keep, protect=checkpoint)
         if self.verbose:
             best = (

@@ -94,6 +94,9 @@ class TrainingBoard(keras.callbacks.Callback):
         self.text = text
         self._writers = None
         self._epoch = 0
+        # Iterations of the first epoch done before this fit (a run resumed
+        # from a checkpoint written inside an epoch).
+        self.batch_offset = 0
         self._learning_rate = None
         self._window = (0, {})
         self._time = (None, None)
@@ -130,7 +133,7 @@ class TrainingBoard(keras.callbacks.Callback):
         self._window = (0, {})
 
     def _iteration(self, batch):
-        return self._epoch * self.epoch_length + batch + 1
+        return self._epoch * self.epoch_length + self.batch_offset + batch + 1
 
     def on_train_batch_end(self, batch, logs=None):
         iteration = self._iteration(batch)

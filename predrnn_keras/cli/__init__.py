@@ -52,3 +52,17 @@ def start(backend=None):
     """Quiets TensorFlow's C++ log and runs `configure_runtime(backend)`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return configure_runtime(backend)
+
+
+def write_failure(error: BaseException) -> "str | None":
+    """The one-line message of a write that failed for want of space or
+    permission (`utils.files.WriteError`, or an `OSError` of that kind from
+    anywhere), else None."""
+    from predrnn_keras.utils import files
+
+    if isinstance(error, files.WriteError):
+        return str(error)
+    if files.write_error_errno(error) is None:
+        return None
+    path = getattr(error, "filename", None) or "an output file"
+    return str(files.as_write_error(error, path))

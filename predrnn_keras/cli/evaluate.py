@@ -67,23 +67,22 @@ def main(argv=None):
         return 2
     start(args.backend)
 
-    import keras
-
     from predrnn_keras import recipe_config
     from predrnn_keras.evaluation import EvaluationError
     from predrnn_keras.evaluation import evaluate
     from predrnn_keras.evaluation import resolve_target
     from predrnn_keras.export import ExportError
     from predrnn_keras.export import export_saved_model
+    from predrnn_keras.run_folder import load_run_model
 
     verbose = 0 if args.quiet else 1
     try:
         if args.export_only:
-            model_path, recipe_source, _ = resolve_target(
+            model_path, recipe_source, run_dir = resolve_target(
                 args.target, args.recipe, args.which
             )
             recipe = recipe_config.load_recipe(recipe_source, args.overrides)
-            model = keras.saving.load_model(model_path)
+            model, _ = load_run_model(model_path, run_dir, args.which)
         else:
             _, _, model, recipe = evaluate(
                 args.target,

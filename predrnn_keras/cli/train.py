@@ -24,6 +24,7 @@ from pathlib import Path
 from predrnn_keras.cli import add_backend_argument
 from predrnn_keras.cli import add_overrides_argument
 from predrnn_keras.cli import start
+from predrnn_keras.cli import write_failure
 
 # A checkout's quick-start recipe, wherever the command runs; an installed
 # package looks in the working directory's recipes/.
@@ -118,6 +119,7 @@ def main(argv=None):
     from predrnn_keras.recipe_config import RecipeError
     from predrnn_keras.recipe_config import load_recipe
     from predrnn_keras.training import NonFiniteLossError
+    from predrnn_keras.training import TrainingStopped
     from predrnn_keras.training import RunFolderError
     from predrnn_keras.training import train
     from predrnn_keras.training.initial_model import model_table
@@ -146,6 +148,15 @@ def main(argv=None):
     except NonFiniteLossError as error:
         print(f"stopped: {error}", file=sys.stderr)
         return 3
+    except TrainingStopped as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        return error.exit_status
+    except OSError as error:
+        message = write_failure(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     except ValueError as error:
         # Data that cannot be read as configured (DataError) and the like.
         print(f"error: {error}", file=sys.stderr)

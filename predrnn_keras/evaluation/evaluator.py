@@ -21,8 +21,10 @@ from predrnn_keras.plots import sequence_grid
 from predrnn_keras.plots import to_grey_or_rgb_uint8
 from predrnn_keras.run_folder import default_evaluation_dir
 from predrnn_keras.run_folder import evaluation_log_dir
+from predrnn_keras.run_folder import load_run_model
 from predrnn_keras.run_folder import new_output_dir
 from predrnn_keras.run_folder import resolve_target
+from predrnn_keras.utils import files
 
 GRID_SEQUENCES = 4
 
@@ -264,19 +266,27 @@ def evaluate(
         target, recipe_path, which
     )
     recipe = recipe_config.load_recipe(recipe_source, overrides)
-    model = keras.saving.load_model(model_path)
+    model, model_path = load_run_model(model_path, run_dir, which)
     if out_dir is None:
         out_dir = new_output_dir(default_evaluation_dir(model_path, run_dir))
     else:
         out_dir = Path(out_dir)
         if out_dir.exists() and any(out_dir.iterdir()):
+            what = (
+                " (an interrupted evaluation: its "
+                f"{files.INCOMPLETE_FILE} file)"
+                if files.is_incomplete(out_dir)
+                else ""
+            )
             raise EvaluationError(
-                f"{out_dir} exists and is not empty; choose another --out."
+                f"{out_dir} exists and is not empty{what}; choose another "
+                "--out."
             )
         out_dir.mkdir(parents=True, exist_ok=True)
     log_dir = evaluation_log_dir(out_dir, run_dir)
     if verbose:
         print(f"Evaluating {model_path} -> {out_dir}")
+    files.mark_incomplete(out_dir)
     results = evaluate_model(
         model,
         recipe,
@@ -285,6 +295,7 @@ def evaluate(
         model_name=str(model_path),
         verbose=verbose,
     )
+    files.mark_complete(out_dir)
     if verbose:
         print(f"TensorBoard: tensorboard --logdir {log_dir.parent}")
     return results, out_dir, model, recipe

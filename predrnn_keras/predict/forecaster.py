@@ -19,6 +19,7 @@ from predrnn_keras.evaluation import reports
 from predrnn_keras.metrics import FrameMetrics
 from predrnn_keras.predict.frame_source import FrameSource
 from predrnn_keras.run_folder import free_output_path
+from predrnn_keras.run_folder import load_run_model
 from predrnn_keras.run_folder import resolve_target
 from predrnn_keras.utils import files
 
@@ -67,10 +68,10 @@ def load_model_and_recipe(model, which: str = "best", recipe=None):
     if isinstance(model, keras.Model):
         loaded, name = model, type(model).__name__
     else:
-        path, recipe_path, _ = resolve_target(
+        path, recipe_path, run_dir = resolve_target(
             model, which=which, require_recipe=False
         )
-        loaded = keras.saving.load_model(path, compile=False)
+        loaded, _ = load_run_model(path, run_dir, which, compile=False)
         name = str(model)
     if recipe is None and recipe_path is not None:
         recipe = recipe_config.load_recipe(recipe_path)
@@ -98,11 +99,19 @@ def check_out_dir(out_dir, overwrite: bool) -> Path:
         raise PredictError(f"{out_dir} is a file; expected an output folder.")
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise PredictError(
-                f"{out_dir} exists and is not empty; pass --overwrite to "
-                "replace it, or choose another --out."
+            what = (
+                "holds an interrupted forecast (its "
+                f"{files.INCOMPLETE_FILE} file)"
+                if files.is_incomplete(out_dir)
+                else "exists and is not empty"
             )
-        if not (out_dir / SUMMARY_FILE).is_file():
+            raise PredictError(
+                f"{out_dir} {what}; pass --overwrite to replace it, or "
+                "choose another --out."
+            )
+        if not (
+            (out_dir / SUMMARY_FILE).is_file() or files.is_incomplete(out_dir)
+        ):
             raise PredictError(
                 f"{out_dir} holds files that are not a forecast (no "
                 f"{SUMMARY_FILE}); not deleting them. Choose another --out."
@@ -117,6 +126,7 @@ def _open_out_dir(out_dir: Path) -> None:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
+    files.mark_incomplete(out_dir)
 
 
 def open_source(source, recipe, request) -> ForecastSource:
@@ -249,6 +259,7 @@ def forecast(
     if score:
         run.write_scores(summary, model_name)
     files.write_json(out_dir / SUMMARY_FILE, summary)
+    files.mark_complete(out_dir)
     if verbose:
         _print_notes(run.entries)
         print(inputs.closing(run.entries, out_dir))

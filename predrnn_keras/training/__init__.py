@@ -1,5 +1,6 @@
 """Training runs: run folders, `model.fit` with checkpoints, resume."""
 
+from predrnn_keras.callbacks.stop_signal import TrainingStopped
 from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import RunFolderError
 from predrnn_keras.training.trainer import NonFiniteLossError
@@ -13,6 +14,7 @@ __all__ = [
     "RunFolder",
     "RunFolderError",
     "TrainResult",
+    "TrainingStopped",
     "epoch_length",
     "train",
     "validation_epochs",

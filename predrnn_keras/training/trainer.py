@@ -2,9 +2,11 @@
 
 import dataclasses
 import math
+import re
 import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import keras
 from keras import ops
@@ -12,6 +14,7 @@ from keras import ops
 from predrnn_keras import recipe_config
 from predrnn_keras.callbacks import NaNGuard
 from predrnn_keras.callbacks import RunCheckpoint
+from predrnn_keras.callbacks import StopSignal
 from predrnn_keras.callbacks import TrainingBoard
 from predrnn_keras.data import dataset_info
 from predrnn_keras.distribution import Placement
@@ -19,9 +22,11 @@ from predrnn_keras.distribution import setup_distribution
 from predrnn_keras.hardware import mixed_precision_warning
 from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import RunFolderError
+from predrnn_keras.run_folder import load_newest
 from predrnn_keras.training import datasets
 from predrnn_keras.training.initial_model import check_init_from
 from predrnn_keras.training.initial_model import initial_model
+from predrnn_keras.utils import files
 
 
 class NonFiniteLossError(RuntimeError):
@@ -76,17 +81,79 @@ def _format(value) -> str:
     return "none" if value is None else f"{value:.5g}"
 
 
-def _load_checkpoint(run: RunFolder, state: dict):
-    """The model of the checkpoint `state` names, checked against it."""
-    path = run.state_checkpoint(state)
+def _sampling_step(model) -> int:
+    return int(ops.convert_to_numpy(model.sampling_step))
+
+
+def _load_checkpoint(path: Path):
+    """A checkpoint's model, checked against the iteration in its name."""
     model = keras.saving.load_model(path)
-    step = int(ops.convert_to_numpy(model.sampling_step))
-    if step != state["iteration"]:
-        raise RunFolderError(
-            f"{path} holds sampling_step={step}, but {run.state_path} records "
-            f"iteration {state['iteration']}."
+    step = _sampling_step(model)
+    match = re.fullmatch(r"ckpt-(\d+)\.keras", path.name)
+    if match and int(match.group(1)) != step:
+        raise ValueError(
+            f"holds sampling_step={step}, its name says {int(match.group(1))}"
         )
     return model
+
+
+def _resume_point(context: "_RunContext", length: int):
+    """The model to resume and its state: `(model, state)`.
+
+    The checkpoint `state.json` names comes first; when it is missing or
+    does not load (or `state.json` itself is damaged), the newest checkpoint
+    that loads takes its place, the damaged ones are renamed `*.damaged`,
+    and `state.json` is rebuilt from it (one line says so).
+    """
+    run, state = context.source, context.state
+    notes = [state["rebuild"]] if "rebuild" in state else []
+    named = None if notes else run.path / state["checkpoint"]
+    if named is not None and not named.is_file():
+        notes.append(f"{state['checkpoint']} is missing")
+    candidates = [named] if named is not None else []
+    candidates += [p for _, p in reversed(run.checkpoints()) if p != named]
+    try:
+        model, path, skipped = load_newest(candidates, _load_checkpoint)
+    except RunFolderError as error:
+        problem = "; ".join(notes + [str(error)])
+        raise RunFolderError(
+            f"{run.path}: cannot resume: {problem}. Pass --overwrite to "
+            "start the run again, or --run-dir NEW_FOLDER to keep it."
+        ) from None
+    writable = context.run is context.source
+    for bad, why in skipped:
+        moved = run.move_aside(bad) if writable else bad
+        notes.append(f"{bad.name} does not load ({why}); moved to {moved.name}")
+    step = _sampling_step(model)
+    if not notes:
+        if step != state["iteration"]:
+            raise RunFolderError(
+                f"{path} holds sampling_step={step}, but {run.state_path} "
+                f"records iteration {state['iteration']}."
+            )
+        return model, state
+    old = {} if "rebuild" in state else state
+    iterations = context.train_cfg["iterations"]
+    rebuilt = {
+        **{k: old[k] for k in ("best_val_mse", "best_iteration",
+                                 "train_seconds") if k in old},
+        "iteration": step,
+        "epoch": step // length,
+        "data_batches_consumed": step,
+        "sampling_step": step,
+        "checkpoint": str(path.relative_to(run.path)),
+        "iterations": iterations,
+        "finished": step >= iterations,
+        "rebuilt": "; ".join(notes),
+    }
+    if writable:
+        files.link_or_copy(path, run.last_path)
+        run.write_state(rebuilt)
+    context.say(
+        f"Resuming from {rebuilt['checkpoint']} (iteration {step}): "
+        + "; ".join(notes)
+    )
+    return model, rebuilt
 
 
 def train(
@@ -263,6 +330,11 @@ class _RunContext:
 def _train_in(context: _RunContext) -> TrainResult:
     """Trains (or finds finished) the run `context` describes."""
     started = time.time()
+    length = epoch_length(context.train_cfg)
+    resumed = None
+    if context.state is not None and not context.state.get("finished"):
+        with context.placement.scope():
+            resumed, context.state = _resume_point(context, length)
     state = context.state
     if state is not None and state.get("finished"):
         context.say(
@@ -276,21 +348,15 @@ def _train_in(context: _RunContext) -> TrainResult:
         return context.result(
             "already_finished", iteration, iteration, best, started
         )
-    model, iteration = _prepare_model(context)
-    length = epoch_length(context.train_cfg)
-    if iteration % length:
-        raise RunFolderError(
-            f"The checkpoint at iteration {iteration} does not fall on an "
-            f"epoch of {length} iterations."
-        )
+    model, iteration = _prepare_model(context, resumed)
     guard = NaNGuard(length)
     _fit(context, model, iteration, guard)
     return _outcome(context, guard, iteration, started)
 
 
-def _prepare_model(context: _RunContext):
-    """The model to train, new or resumed, with the run's learning rate:
-    `(model, iteration)`."""
+def _prepare_model(context: _RunContext, resumed=None):
+    """The model to train, new or `resumed` (loaded by `_resume_point`),
+    with the run's learning rate: `(model, iteration)`."""
     train_cfg, placement = context.train_cfg, context.placement
     learning_rate = placement.learning_rate(
         train_cfg["learning_rate"],
@@ -305,7 +371,7 @@ def _prepare_model(context: _RunContext):
             )
             model, iteration = _new_model(context, learning_rate)
         else:
-            model = _load_checkpoint(context.source, context.state)
+            model = resumed
             iteration = context.state["iteration"]
             context.say(
                 f"Resuming {context.source.path} at iteration {iteration}/"
@@ -403,24 +469,25 @@ def _callbacks(context: _RunContext, guard: NaNGuard) -> list:
 
 def _fit(context: _RunContext, model, iteration: int, guard: NaNGuard):
     """`model.fit` from `iteration` to the end of the run, in epochs that end
-    on every evaluation and checkpoint."""
+    on every evaluation and checkpoint. A run resumed inside an epoch (from a
+    checkpoint written on a stop signal) first completes that epoch.
+
+    Raises:
+        TrainingStopped: SIGTERM or SIGINT stopped it, after a checkpoint.
+    """
     train_cfg = context.train_cfg
     length = guard.epoch_length
-    train_data = datasets.training_data(
-        context.recipe, context.placement, iteration
-    )
     callbacks = _callbacks(context, guard)
+    stop = StopSignal(callbacks[-1])
+    callbacks.append(stop)
     context.say(
         f"Training iterations {iteration + 1}..{train_cfg['iterations']} in "
         f"epochs of {length}: evaluation every {train_cfg['eval_every']}, "
         f"checkpoint every {train_cfg['checkpoint_every']}; TensorBoard: "
         f"tensorboard --logdir {context.run.log_dir}"
     )
-    model.fit(
-        train_data,
-        epochs=train_cfg["iterations"] // length,
-        steps_per_epoch=length,
-        initial_epoch=iteration // length,
+    epochs = train_cfg["iterations"] // length
+    common = dict(
         validation_data=context.validation.dataset,
         validation_steps=context.validation.steps,
         validation_freq=validation_epochs(train_cfg),
@@ -428,6 +495,40 @@ def _fit(context: _RunContext, model, iteration: int, guard: NaNGuard):
         shuffle=False,  # the reader shuffles, by batch number
         verbose=context.verbose,
     )
+    offset_callbacks = [c for c in callbacks if hasattr(c, "batch_offset")]
+    stop.install()
+    try:
+        done = iteration % length
+        if done:
+            for callback in offset_callbacks:
+                callback.batch_offset = done
+            model.fit(
+                datasets.training_data(
+                    context.recipe, context.placement, iteration
+                ),
+                epochs=iteration // length + 1,
+                steps_per_epoch=length - done,
+                initial_epoch=iteration // length,
+                **common,
+            )
+            for callback in offset_callbacks:
+                callback.batch_offset = 0
+            iteration += length - done
+            if guard.tripped or iteration >= train_cfg["iterations"]:
+                return
+        model.fit(
+            datasets.training_data(
+                context.recipe, context.placement, iteration
+            ),
+            epochs=epochs,
+            steps_per_epoch=length,
+            initial_epoch=iteration // length,
+            **common,
+        )
+    finally:
+        stop.uninstall()
+        board = next(c for c in callbacks if isinstance(c, TrainingBoard))
+        board.on_train_end()  # flushes the logs of a stopped fit
 
 
 def _outcome(context: _RunContext, guard: NaNGuard, iteration, started):
