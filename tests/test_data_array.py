@@ -69,9 +69,11 @@ def test_value_range_and_float_checks(tmp_path):
     np.testing.assert_allclose(got, np.clip(data / 60, 0, 1), atol=1e-6)
     with pytest.raises(DataError) as info:
         make_reader(config, "test", 3).read_batch(np.arange(2))
+    # The first frame out of range, by file, sequence and frame.
     assert str(info.value) == (
-        f"{tmp_path / 'dbz.npy'}: values from -10 to 70 in a batch of float32 "
-        "data; expected [0, 1], or set value_range = [low, high] in [data]"
+        f"{tmp_path / 'dbz.npy'}: sequence 0, frame 0: values from -10 to "
+        f"{data[0, 0].max():g} in float32 data; expected [0, 1], or set "
+        "value_range = [low, high] in [data]"
     )
     np.save(tmp_path / "signed.npy", data.astype(np.int16))
     with pytest.raises(
@@ -196,3 +198,45 @@ def test_reading_a_large_mapped_file_holds_no_copy(tmp_path):
     growth_mib = (_peak_rss_kib() - before) / 1024
     # 160 sequences (26 MiB of float32) were read from a 512 MiB file.
     assert growth_mib < 128, growth_mib
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_infinite_frames_are_named_when_read(tmp_path, bad):
+    data = np.random.default_rng(0).uniform(0, 1, (3, 6, 4, 4))
+    data[2, 4, 1, 2] = bad
+    np.save(tmp_path / "clips.npy", data.astype(np.float32))
+    config = {"kind": "array", "train_path": str(tmp_path / "clips.npy")}
+    for value_range in (None, [0, 1]):
+        reader = make_reader(
+            {**config, "value_range": value_range} if value_range else config,
+            "train",
+            3,
+        )
+        reader.read_batch(np.arange(4))  # windows of sequences 0 and 1
+        with pytest.raises(DataError) as info:
+            reader.read_batch(np.arange(6))
+        assert str(info.value) == (
+            f"{tmp_path / 'clips.npy'}: sequence 2, frame 4: 1 NaN or "
+            f"infinite value(s) (first {np.float32(bad)}); expected finite "
+            "numbers"
+        )
+
+
+def test_the_first_constant_frame_is_reported(tmp_path, capsys):
+    data = np.random.default_rng(0).integers(0, 255, (2, 6, 4, 4), np.uint8)
+    data[1, 2] = 7
+    data[1, 5] = 0
+    np.save(tmp_path / "clips.npy", data)
+    reader = make_reader(
+        {"kind": "array", "train_path": str(tmp_path / "clips.npy")},
+        "train",
+        3,
+    )
+    reader.read_batch(np.arange(4))
+    assert capsys.readouterr().err == (
+        f"warning: {tmp_path / 'clips.npy'}: sequence 1, frame 2 is constant "
+        "(every value 7): no motion to learn (further constant frames are "
+        "not reported)\n"
+    )
+    reader.read_batch(np.arange(4))
+    assert capsys.readouterr().err == ""

@@ -792,3 +792,19 @@ def test_build_dataset_and_dataset_info(tmp_path, monkeypatch):
     assert dataset_info({**config, "image_size": None}).frame_shape == (
         16, 16, 1,
     )
+
+
+def test_a_file_of_no_data_is_named_when_read(tmp_path):
+    def outage(index, size):
+        field = knmi_field(index, size)
+        return np.full(size, np.nan) if index == 3 else field
+
+    config = write_knmi_series(
+        tmp_path / "knmi", START, 8, (HEIGHT, WIDTH), outage, splits=(4, 2, 2)
+    )
+    message = one_line_error(DataError, make_reader, config, "train", 3)
+    assert message == (
+        f"{knmi_path(tmp_path / 'knmi', START + 3 * STEP)}: every pixel of "
+        f"its {HEIGHT}x{WIDTH} field is no-data (an outage?); leave its time "
+        "out of the split's time ranges, or remove the file"
+    )

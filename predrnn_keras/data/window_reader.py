@@ -1,5 +1,7 @@
 """Sequences cut as windows of consecutive frames from arrays on disk."""
 
+import sys
+
 import numpy as np
 
 from predrnn_keras.data.config_checks import fraction_slice
@@ -45,7 +47,10 @@ class WindowReader(SequenceReader):
     mapped per batch and unmapped after it, so memory holds one batch,
     whatever the size of the files. Values are scaled to [0, 1] by
     `value_scale`; with an explicit `value_range` they are also clipped, and
-    without one float data outside [0, 1] raises `DataError`.
+    without one float data outside [0, 1] raises `DataError`. NaN or
+    infinite values raise `DataError` when the batch is read, naming the
+    file, sequence and frame; the first constant frame met is reported on
+    stderr (a frame that carries no motion is often a fault of the data).
 
     Args:
         name: the source, for messages.
@@ -91,6 +96,55 @@ class WindowReader(SequenceReader):
         self.check_range = value_range is None and np.issubdtype(
             arrays[0].dtype, np.floating
         )
+        self.check_finite = np.issubdtype(arrays[0].dtype, np.floating)
+        self.constant_reported = False
+
+    def where(self, window, offset: int) -> str:
+        """`file: sequence S, frame F` of frame `offset` of `window`."""
+        array_id, sequence, start = (int(v) for v in window)
+        name = self.arrays[array_id].name
+        frame = start + offset
+        if self.layout in ("NTHWC", "TNHW"):
+            return f"{name}: sequence {sequence}, frame {frame}"
+        return f"{name}: frame {frame}"
+
+    def _check_values(self, batch, raw: np.ndarray) -> None:
+        """Raises on NaN / infinite or (unscaled floats) out-of-range frames
+        of the raw batch; reports the first constant frame."""
+        frames = raw.reshape(*raw.shape[:2], -1)
+        if self.check_finite:
+            bad = ~np.isfinite(frames).all(-1)
+            if bad.any():
+                row, t = np.argwhere(bad)[0]
+                values = frames[row, t][~np.isfinite(frames[row, t])]
+                raise DataError(
+                    self.where(batch[row], t),
+                    f"{values.size} NaN or infinite value(s) (first "
+                    f"{values[0]}); expected finite numbers",
+                )
+        low, high = frames.min(-1), frames.max(-1)
+        if self.check_range:
+            bad = (low < 0.0) | (high > 1.0)
+            if bad.any():
+                row, t = np.argwhere(bad)[0]
+                raise DataError(
+                    self.where(batch[row], t),
+                    f"values from {low[row, t]:g} to {high[row, t]:g} in "
+                    f"{self.arrays[0].dtype} data; expected [0, 1], or set "
+                    "value_range = [low, high] in [data]",
+                )
+        if not self.constant_reported:
+            constant = low == high
+            if constant.any():
+                self.constant_reported = True
+                row, t = np.argwhere(constant)[0]
+                print(
+                    f"warning: {self.where(batch[row], t)} is constant "
+                    f"(every value {low[row, t]:g}): no motion to learn "
+                    "(further constant frames are not reported)",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def _window(self, array, sequence: int, start: int) -> np.ndarray:
         stop = start + self.total_length
@@ -114,19 +168,13 @@ class WindowReader(SequenceReader):
             with self.arrays[array_id].mapped() as array:
                 for row in rows:
                     out[row] = self._window(array, *batch[row, 1:])
+        self._check_values(batch, out)
         if self.low != 0.0:
             out -= np.float32(self.low)
         if self.high - self.low != 1.0:
             out /= np.float32(self.high - self.low)
         if self.explicit_range:
             np.clip(out, 0.0, 1.0, out=out)
-        elif self.check_range and (out.min() < 0.0 or out.max() > 1.0):
-            raise DataError(
-                self.name,
-                f"values from {out.min():g} to {out.max():g} in a batch of "
-                f"{self.arrays[0].dtype} data; expected [0, 1], or set "
-                "value_range = [low, high] in [data]",
-            )
         return out
 
 

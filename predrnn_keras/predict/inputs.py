@@ -59,6 +59,7 @@ class Sequence:
             `read_sequences`).
         length: the frames the sequence holds.
         notes: what was done to it (conversions, frames used).
+        first_frame: the number in the sequence of the first frame kept.
     """
 
     name: str
@@ -66,6 +67,7 @@ class Sequence:
     frames: np.ndarray
     length: int = 0
     notes: list = field(default_factory=list)
+    first_frame: int = 0
 
     def __post_init__(self):
         self.length = self.length or len(self.frames)
@@ -278,14 +280,16 @@ def read_sequences(source: Source, key: "str | None" = None, keep=None):
         array, many = _array_shape(path, key)
         if not many:
             frames = _with_channels(np.asarray(_kept(array, keep)))
-            yield Sequence(path.stem, path, frames, len(array))
+            sequence = Sequence(path.stem, path, frames, len(array))
+            yield _numbered(keep, sequence)
             return
         width = max(4, len(str(source.count)))
         for i in range(source.count):
             frames = _with_channels(np.asarray(_kept(array[i], keep)))
-            yield Sequence(
+            sequence = Sequence(
                 f"{path.stem}_{i + 1:0{width}d}", path, frames, array.shape[1]
             )
+            yield _numbered(keep, sequence)
         return
     if source.format == "gif":
         frames = _read_gif(path)
@@ -295,7 +299,29 @@ def read_sequences(source: Source, key: "str | None" = None, keep=None):
     else:
         frames, length = _read_frames_folder(path, keep)
     name = path.stem if path.is_file() else path.name
-    yield Sequence(name, path, frames, length)
+    yield _numbered(keep, Sequence(name, path, frames, length))
+
+
+def _numbered(keep, sequence: Sequence) -> Sequence:
+    """`sequence` with `first_frame` set from `keep` (see `_kept`)."""
+    if keep is not None and keep[0] == "last":
+        sequence.first_frame = sequence.length - len(sequence.frames)
+    return sequence
+
+
+def check_finite(frames: np.ndarray, name, first_frame: int = 0) -> None:
+    """Raises `DataError` naming the first frame (numbered in its file from
+    `first_frame`) that holds NaN or infinite values."""
+    if not np.issubdtype(frames.dtype, np.floating):
+        return
+    finite = np.isfinite(frames.reshape(len(frames), -1)).all(-1)
+    if not finite.all():
+        frame = first_frame + int(np.flatnonzero(~finite)[0])
+        raise DataError(
+            name,
+            f"frame {frame} holds NaN or infinite values; expected finite "
+            "numbers",
+        )
 
 
 def to_unit_range(
@@ -304,9 +330,11 @@ def to_unit_range(
     """Frames as float32 in [0, 1], and the raw `(low, high)` used.
 
     Raises:
-        DataError: float values outside [0, 1] without a value range, or a
-            signed integer dtype without one.
+        DataError: NaN or infinite values (naming the first such frame),
+            float values outside [0, 1] without a value range, or a signed
+            integer dtype without one.
     """
+    check_finite(frames, name)
     low, high = value_scale(frames.dtype, value_range, str(name))
     out = (frames.astype(np.float32) - low) / (high - low)
     if value_range is None and np.issubdtype(frames.dtype, np.floating):
@@ -359,6 +387,7 @@ def fit_frames(
     from predrnn_keras.data.decoding import resize_frames
 
     frames, name = sequence.frames, sequence.source
+    check_finite(frames, name, sequence.first_frame)
     height, width, channels = frame_shape
     have = frames.shape[-1]
     if have != channels:

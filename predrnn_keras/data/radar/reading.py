@@ -76,8 +76,8 @@ def read_radar_file(
             and `rows`, its height in pixels.
 
     Raises:
-        DataError: the importer cannot read the file, or the crop does not
-            fit in its field.
+        DataError: the importer cannot read the file, the crop does not fit
+            in its field, or the (cropped) field holds no data at all.
     """
     field, metadata = _import_field(path, settings, importer)
     if grid is not None:
@@ -97,6 +97,13 @@ def read_radar_file(
                 f"{field.shape[0]}x{field.shape[1]} pixels",
             )
         field = field[top : top + height, left : left + width]
+    if not np.isfinite(field).any():
+        raise DataError(
+            path,
+            f"every pixel of its {field.shape[0]}x{field.shape[1]} field is "
+            "no-data (an outage?); leave its time out of the split's time "
+            "ranges, or remove the file",
+        )
     if settings.image_size is not None:
         field = area_resize(field, settings.image_size)
     return field.astype(np.float32)
