@@ -391,3 +391,55 @@ def test_interrupted_outputs_are_marked_and_never_taken_for_whole(
     assert predict_cli.main(predict_argv + ["--overwrite"]) == 0
     assert not (out / files.INCOMPLETE_FILE).exists()
     assert (out / "summary.json").is_file()
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="mounting a small tmpfs needs root",
+)
+def test_evaluate_and_predict_on_a_really_full_disk(whole, tmp_path, capsys):
+    from predrnn_keras.cli import predict as predict_cli
+
+    disk = tmp_path / "disk"
+    if not mount_tmpfs(disk, "24k"):
+        pytest.skip("this machine does not let the tests mount a tmpfs")
+    try:
+        clips = np.random.default_rng(0).uniform(0, 1, (4, 3, 16, 16))
+        np.save(tmp_path / "clips.npy", clips.astype(np.float32))
+        commands = {
+            predict_cli.main: [
+                str(tmp_path / "clips.npy"), "--model", str(whole["short"]),
+                "--out", str(disk / "forecast"), "--quiet",
+            ],
+            evaluate_cli.main: [
+                str(whole["short"]), "--out", str(disk / "evaluation"),
+                "--quiet",
+            ],
+        }
+        for main, argv in commands.items():
+            capsys.readouterr()
+            status = main(argv)
+            err = capsys.readouterr().err.strip().splitlines()
+            assert status == 1, err
+            assert len(err) == 1, err
+            assert err[0].startswith(f"error: cannot write {disk}/"), err
+            assert "No space left on device" in err[0]
+            for leftover in disk.iterdir():
+                shutil.rmtree(leftover)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_read_only_folder_is_one_line():
+    error = files.as_write_error(
+        OSError(errno.EROFS, "Read-only file system", "/mnt/ro/x.keras"),
+        "/mnt/ro/x.keras",
+    )
+    assert str(error).startswith(
+        "cannot write /mnt/ro/x.keras: Read-only file system"
+    )
+    assert str(error).endswith("make it writable or choose another folder")
+    wrapped = RuntimeError("h5py failed")
+    wrapped.__cause__ = OSError(errno.ENOSPC, "No space left on device")
+    assert files.write_error_errno(wrapped) == errno.ENOSPC
+    assert files.write_error_errno(ValueError("no")) is None

@@ -54,15 +54,16 @@ def start(backend=None):
     return configure_runtime(backend)
 
 
-def write_failure(error: BaseException) -> "str | None":
+def write_failure(error: BaseException, folder=None) -> "str | None":
     """The one-line message of a write that failed for want of space or
     permission (`utils.files.WriteError`, or an `OSError` of that kind from
-    anywhere), else None."""
+    anywhere), else None. `folder` is named when the error does not say
+    which file it was."""
     from predrnn_keras.utils import files
 
     if isinstance(error, files.WriteError):
         return str(error)
     if files.write_error_errno(error) is None:
         return None
-    path = getattr(error, "filename", None) or "an output file"
+    path = getattr(error, "filename", None) or folder or "an output file"
     return str(files.as_write_error(error, path))

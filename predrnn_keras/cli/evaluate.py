@@ -21,6 +21,7 @@ from predrnn_keras.cli import add_backend_argument
 from predrnn_keras.cli import add_overrides_argument
 from predrnn_keras.cli import add_which_argument
 from predrnn_keras.cli import start
+from predrnn_keras.cli import write_failure
 
 
 def parse_args(argv=None):
@@ -112,6 +113,12 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        message = write_failure(error, args.out or args.target)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     return 0
 
 

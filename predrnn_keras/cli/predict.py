@@ -33,6 +33,7 @@ import sys
 from predrnn_keras.cli import add_backend_argument
 from predrnn_keras.cli import add_which_argument
 from predrnn_keras.cli import start
+from predrnn_keras.cli import write_failure
 
 
 def parse_args(argv=None):
@@ -160,6 +161,12 @@ def main(argv=None):
     except (ValueError, MissingExtraError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        message = write_failure(error, args.out or "predictions")
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -152,7 +152,7 @@ def main(argv=None):
         print(f"stopped: {error}", file=sys.stderr)
         return error.exit_status
     except OSError as error:
-        message = write_failure(error)
+        message = write_failure(error, args.run_dir or Path("runs") / Path(args.recipe).stem)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
