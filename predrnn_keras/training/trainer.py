@@ -24,6 +24,7 @@ from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import RunFolderError
 from predrnn_keras.run_folder import load_newest
 from predrnn_keras.training import datasets
+from predrnn_keras.training import precision_probe
 from predrnn_keras.training.initial_model import check_init_from
 from predrnn_keras.training.initial_model import initial_model
 from predrnn_keras.utils import files
@@ -195,10 +196,12 @@ def train(
     placement = setup_distribution(
         recipe["distribution"], process_id=process_id
     )
-    recipe = _resolved_precision(recipe, run_dir, overwrite, verbose)
     # Read the data (and so check every value of [data]) before touching the
     # run folder.
     frame_shape = dataset_info(recipe["data"]).frame_shape
+    recipe = _resolved_precision(
+        recipe, run_dir, overwrite, verbose, frame_shape
+    )
     recipe_config.check_frame_shape(recipe, frame_shape)
     placement.check_batch_size(recipe["train"]["batch_size"])
     shared = dict(
@@ -239,9 +242,13 @@ def train(
         shutil.rmtree(scratch.path, ignore_errors=True)
 
 
-def _resolved_precision(recipe, run_dir, overwrite, verbose) -> dict:
+def _resolved_precision(
+    recipe, run_dir, overwrite, verbose, frame_shape
+) -> dict:
     """The recipe with "auto" precision decided, said once at the start; a
-    resumed run keeps the precision it started in."""
+    resumed run keeps the precision it started in. On a CPU with bfloat16
+    instructions "auto" is measured (`precision_probe`), except in a
+    distributed run, whose processes must agree."""
     run = RunFolder(run_dir)
     saved = None
     if not overwrite and run.is_run_folder():
@@ -249,7 +256,21 @@ def _resolved_precision(recipe, run_dir, overwrite, verbose) -> dict:
             saved = run.read_recipe()
         except ValueError:
             saved = None  # RunFolder.open reports the damaged folder.
-    resolved, reason = recipe_config.resolve_precision(recipe, saved)
+    if (
+        recipe["train"]["precision"] == "auto"
+        and (saved is None or saved["train"]["precision"] == "auto")
+        and recipe["distribution"]["mode"] == "none"
+        and precision_probe.needs_measuring()
+    ):
+        precision, reason = precision_probe.measured_precision(
+            recipe, frame_shape, say=print if verbose else None
+        )
+        resolved = {
+            **recipe,
+            "train": {**recipe["train"], "precision": precision},
+        }
+    else:
+        resolved, reason = recipe_config.resolve_precision(recipe, saved)
     if reason and verbose:
         print(
             f"Precision: {resolved['train']['precision']} (auto: {reason})"
