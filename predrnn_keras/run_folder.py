@@ -118,15 +118,16 @@ class RunFolder:
         """
         if not self.state_path.is_file():
             return None
-        problem = self.state_problem()
+        problem = self.state_problem(keys=())
         if problem:
             raise RunFolderError(f"{self.state_path}: {problem}")
         with open(self.state_path) as f:
             return json.load(f)
 
-    def state_problem(self) -> "str | None":
-        """Why `state.json` cannot be used (unreadable, not JSON, keys
-        missing), or None when it can (or does not exist)."""
+    def state_problem(self, keys=STATE_KEYS) -> "str | None":
+        """Why `state.json` cannot be resumed from (unreadable, not a JSON
+        object, one of `keys` missing), or None when it can (or does not
+        exist)."""
         if not self.state_path.is_file():
             return None
         try:
@@ -138,10 +139,10 @@ class RunFolder:
             return f"not valid JSON ({error})"
         if not isinstance(state, dict):
             return f"holds a {type(state).__name__}, expected an object"
-        missing = [k for k in STATE_KEYS if k not in state]
+        missing = [k for k in keys if k not in state]
         if missing:
             return f"has no {', '.join(missing)}"
-        if not isinstance(state["iteration"], int):
+        if "iteration" in keys and not isinstance(state["iteration"], int):
             return f"iteration={state['iteration']!r}, expected an integer"
         return None
 

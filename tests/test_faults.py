@@ -303,6 +303,14 @@ def test_a_full_disk_is_one_line_and_the_run_resumes(
     close(run_dir / "last.keras", whole["short"] / "last.keras")
 
 
+def unmount(folder):
+    """Unmounts a test's tmpfs; lazily if a file in it is still open."""
+    done = subprocess.run(["umount", str(folder)], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
 def mount_tmpfs(folder, size):
     folder.mkdir()
     try:
@@ -344,7 +352,7 @@ def test_a_really_full_disk(tmp_path, capsys):
         assert saved[0] == state["iteration"]
         assert not list(run_dir.rglob("*.partial*"))
     finally:
-        subprocess.run(["umount", str(disk)], check=False)
+        unmount(disk)
 
 
 def test_interrupted_outputs_are_marked_and_never_taken_for_whole(
@@ -427,7 +435,7 @@ def test_evaluate_and_predict_on_a_really_full_disk(whole, tmp_path, capsys):
             for leftover in disk.iterdir():
                 shutil.rmtree(leftover)
     finally:
-        subprocess.run(["umount", str(disk)], check=False)
+        unmount(disk)
 
 
 def test_a_read_only_folder_is_one_line():

@@ -183,3 +183,22 @@ def test_continue_needs_iterations_left(finished_run, tmp_path):
             tmp_path / "run",
             verbose=0,
         )
+
+
+def test_the_fine_tuning_recipe_starts_from_the_shipped_model():
+    from predrnn_keras.training.initial_model import check_init_from
+    from tests.workflow_helpers import REPO
+
+    recipe = recipe_config.load_recipe(
+        REPO / "recipes" / "finetune_frames.toml",
+        init_model_table=model_table,
+    )
+    shipped = model_table("predrnn_v2_moving_mnist")
+    for key in ("num_hidden", "filter_size", "patch_size", "input_length"):
+        assert recipe["model"][key] == shipped[key], key
+    assert recipe["train"]["init_from"] == "predrnn_v2_moving_mnist"
+    assert not recipe["train"]["init_continue"]
+    # Past the end of the sampling schedule from the first iteration: the
+    # encoder sees true frames, the decoder its own predictions.
+    assert recipe["model"]["r_sampling_step_2"] <= 1
+    check_init_from(recipe, (64, 64, 1))  # the weights fit: no error
