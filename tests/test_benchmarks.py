@@ -298,3 +298,24 @@ def test_pretrained_quality_scores_the_shipped_model(tmp_path):
     assert row["model"] == "predrnn_v2_moving_mnist"
     assert row["num_sequences"] == 4 and 0 < row["mse_frame_sum"] < 400
     assert "MSE/frame" in done.stdout
+
+
+def test_finetune_effect_writes_clips_the_array_kind_reads(
+    tmp_path, monkeypatch
+):
+    from predrnn_keras.data import make_reader
+
+    spec = importlib.util.spec_from_file_location(
+        "finetune_effect", REPO / "benchmarks" / "finetune_effect.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "SPLITS", {"train": 3, "val": 2, "test": 2})
+    data = module.write_clips(tmp_path / "clips", 3, (5.0, 5.0))
+    clips = np.load(tmp_path / "clips" / "train.npy")
+    assert clips.shape == (3, 20, 64, 64) and clips.dtype == np.uint8
+    # Digits moving 5 pixels a frame: every frame differs from the last.
+    assert (clips[:, 1:] != clips[:, :-1]).any(axis=(2, 3)).all()
+    reader = make_reader(data, "test", 20)
+    assert reader.num_sequences == 2
+    assert reader.read_batch(np.arange(2)).shape == (2, 20, 64, 64, 1)
