@@ -56,6 +56,13 @@ STATE_KEYS = ("iteration", "checkpoint")
 _CHECKPOINT = re.compile(r"ckpt-(\d+)\.keras")
 
 
+def checkpoint_iteration(path) -> "int | None":
+    """The iteration in a checkpoint's file name (`ckpt-0000300.keras`:
+    300), or None for another name."""
+    match = _CHECKPOINT.fullmatch(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
 class RunFolderError(ValueError):
     """A run folder that cannot be used as asked; the message says why and
     what to do."""
@@ -149,16 +156,6 @@ class RunFolder:
     def write_state(self, state: dict) -> None:
         files.write_json(self.state_path, state)
 
-    def state_checkpoint(self, state: dict) -> Path:
-        """The checkpoint file that `state` names; it must exist."""
-        path = self.path / state["checkpoint"]
-        if not path.is_file():
-            raise RunFolderError(
-                f"{self.state_path} names the checkpoint {path}, which is "
-                "missing. Pass --overwrite to start the run again."
-            )
-        return path
-
     # Checkpoints ----------------------------------------------------------
 
     def checkpoints(self) -> list[tuple[int, Path]]:
@@ -167,9 +164,9 @@ class RunFolder:
             return []
         found = []
         for path in self.checkpoint_dir.iterdir():
-            match = _CHECKPOINT.fullmatch(path.name)
-            if match:
-                found.append((int(match.group(1)), path))
+            iteration = checkpoint_iteration(path)
+            if iteration is not None:
+                found.append((iteration, path))
         return sorted(found)
 
     def move_aside(self, path: Path) -> Path:

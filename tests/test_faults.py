@@ -172,8 +172,8 @@ def test_a_damaged_newest_checkpoint_gives_way_to_an_older_one(
     (run_dir / "checkpoints" / "ckpt-0000008.keras").unlink()
     roll_back(run_dir, 6)
     truncate(run_dir / "checkpoints" / "ckpt-0000006.keras")
-    result = train(recipe(), run_dir, verbose=1)
-    out = capsys.readouterr().out
+    result = train(recipe(), run_dir, verbose=0)
+    out = capsys.readouterr().err
     assert (
         "Resuming from checkpoints/ckpt-0000004.keras (iteration 4): "
         "ckpt-0000006.keras does not load" in out
@@ -198,8 +198,8 @@ def test_a_damaged_state_is_rebuilt_from_the_checkpoints(
         state_path.write_text('{"epoch": 3}')
     else:
         state_path.unlink()
-    result = train(recipe(), run_dir, verbose=1)
-    out = capsys.readouterr().out
+    result = train(recipe(), run_dir, verbose=0)
+    out = capsys.readouterr().err
     assert "Resuming from checkpoints/ckpt-0000006.keras (iteration 6)" in out
     assert "state.json is" in out
     assert result.start_iteration == 6 and result.iteration == 8

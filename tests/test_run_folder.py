@@ -6,6 +6,7 @@ import pytest
 from predrnn_keras import recipe_config
 from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import RunFolderError
+from predrnn_keras.run_folder import checkpoint_iteration
 from predrnn_keras.run_folder import default_evaluation_dir
 from predrnn_keras.run_folder import evaluation_log_dir
 from predrnn_keras.run_folder import model_file
@@ -42,8 +43,8 @@ def test_open_writes_the_recipe_and_resumes_the_same_recipe(tmp_path, recipe):
     assert not list(run.path.rglob(f"*{files.PARTIAL_MARK}*"))
     again.prune_checkpoints(keep=1, protect=run.checkpoint_path(4))
     assert [i for i, _ in again.checkpoints()] == [4, 6]
-    with pytest.raises(RunFolderError, match="x.keras, which is missing"):
-        again.state_checkpoint(state)
+    assert checkpoint_iteration(run.checkpoint_path(6)) == 6
+    assert checkpoint_iteration("checkpoints/x.keras") is None
 
 
 def test_open_refuses_other_recipes_and_other_folders(tmp_path, recipe):

@@ -2,8 +2,8 @@
 
 import dataclasses
 import math
-import re
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +22,7 @@ from predrnn_keras.distribution import setup_distribution
 from predrnn_keras.hardware import mixed_precision_warning
 from predrnn_keras.run_folder import RunFolder
 from predrnn_keras.run_folder import RunFolderError
+from predrnn_keras.run_folder import checkpoint_iteration
 from predrnn_keras.run_folder import load_newest
 from predrnn_keras.training import datasets
 from predrnn_keras.training import precision_probe
@@ -90,11 +91,9 @@ def _load_checkpoint(path: Path):
     """A checkpoint's model, checked against the iteration in its name."""
     model = keras.saving.load_model(path)
     step = _sampling_step(model)
-    match = re.fullmatch(r"ckpt-(\d+)\.keras", path.name)
-    if match and int(match.group(1)) != step:
-        raise ValueError(
-            f"holds sampling_step={step}, its name says {int(match.group(1))}"
-        )
+    named = checkpoint_iteration(path)
+    if named is not None and named != step:
+        raise ValueError(f"holds sampling_step={step}, its name says {named}")
     return model
 
 
@@ -104,7 +103,7 @@ def _resume_point(context: "_RunContext", length: int):
     The checkpoint `state.json` names comes first; when it is missing or
     does not load (or `state.json` itself is damaged), the newest checkpoint
     that loads takes its place, the damaged ones are renamed `*.damaged`,
-    and `state.json` is rebuilt from it (one line says so).
+    and `state.json` is rebuilt from it (one line on stderr says so).
     """
     run, state = context.source, context.state
     notes = [state["rebuild"]] if "rebuild" in state else []
@@ -150,9 +149,12 @@ def _resume_point(context: "_RunContext", length: int):
     if writable:
         files.link_or_copy(path, run.last_path)
         run.write_state(rebuilt)
-    context.say(
+    # Said even with --quiet: the run goes on from an older point.
+    print(
         f"Resuming from {rebuilt['checkpoint']} (iteration {step}): "
-        + "; ".join(notes)
+        + "; ".join(notes),
+        file=sys.stderr,
+        flush=True,
     )
     return model, rebuilt
 
