@@ -24,6 +24,7 @@ from predrnn_keras.training import train
 from predrnn_keras.training import trainer as trainer_module
 from predrnn_keras.utils import files
 from tests.workflow_helpers import REPO
+from tests.workflow_helpers import copy_run
 from tests.workflow_helpers import model_state
 from tests.workflow_helpers import read_state
 from tests.workflow_helpers import script_env
@@ -59,12 +60,6 @@ def whole(tmp_path_factory):
         result = train(recipe(**keys), runs[name], verbose=0)
         assert result.status == "finished" and result.iteration == 8
     return runs
-
-
-def copy_run(run_dir, tmp_path):
-    target = tmp_path / "run"
-    shutil.copytree(run_dir, target)
-    return target
 
 
 class SignalAt(keras.callbacks.Callback):

@@ -3,7 +3,6 @@ guard, TensorBoard logs."""
 
 import hashlib
 import json
-import shutil
 
 import keras
 import numpy as np
@@ -18,6 +17,7 @@ from predrnn_keras.training import epoch_length
 from predrnn_keras.training import train
 from predrnn_keras.training import datasets as datasets_module
 from predrnn_keras.training import validation_epochs
+from tests.workflow_helpers import copy_run
 from tests.workflow_helpers import kill_after_first_checkpoint
 from tests.workflow_helpers import model_state
 from tests.workflow_helpers import read_state
@@ -42,12 +42,6 @@ def finished_run(tmp_path_factory):
     result = train(recipe(), run_dir, verbose=0)
     assert result.status == "finished" and result.iteration == 8
     return run_dir
-
-
-def copy_run(run_dir, tmp_path):
-    target = tmp_path / "run"
-    shutil.copytree(run_dir, target)
-    return target
 
 
 def test_epochs_fall_on_every_evaluation_and_checkpoint():

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,6 +115,13 @@ def run_python_json(code: str, env: dict, timeout=300):
     as JSON."""
     out = run_python("-c", code, env=env, timeout=timeout)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def copy_run(run_dir: Path, tmp_path: Path) -> Path:
+    """A copy of a (read-only, module-scoped) run folder in `tmp_path`."""
+    target = tmp_path / "run"
+    shutil.copytree(run_dir, target)
+    return target
 
 
 def read_state(run_dir: Path) -> dict:
