@@ -260,13 +260,17 @@ def panel_animation(names, count: int, panels, footer) -> np.ndarray:
 
 def save_gif(path: "str | os.PathLike[str]", frames: np.ndarray, fps: float):
     """Writes uint8 RGB frames as a looping GIF."""
-    iio.imwrite(
-        path,
+    # Encoded in memory, then written: the file is closed even when the
+    # write fails (a full disk), which the encoder writing to it would not.
+    data = iio.imwrite(
+        "<bytes>",
         frames,
         extension=".gif",
         duration=1000.0 / fps,
         loop=0,
     )
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def line_charts(

@@ -298,12 +298,14 @@ def test_a_full_disk_is_one_line_and_the_run_resumes(
     close(run_dir / "last.keras", whole["short"] / "last.keras")
 
 
-def unmount(folder):
-    """Unmounts a test's tmpfs; lazily if a file in it is still open."""
+def unmount(folder) -> bool:
+    """Unmounts a test's tmpfs; lazily if a file in it is still open.
+    True if nothing held it."""
     done = subprocess.run(["umount", str(folder)], capture_output=True,
                           check=False)
     if done.returncode != 0:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+    return done.returncode == 0
 
 
 def mount_tmpfs(folder, size):
@@ -430,7 +432,9 @@ def test_evaluate_and_predict_on_a_really_full_disk(whole, tmp_path, capsys):
             for leftover in disk.iterdir():
                 shutil.rmtree(leftover)
     finally:
-        unmount(disk)
+        released = unmount(disk)
+    # No file on the full disk is left open by either command.
+    assert released, f"a file under {disk} is still open"
 
 
 def test_a_read_only_folder_is_one_line():

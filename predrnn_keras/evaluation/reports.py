@@ -110,6 +110,18 @@ def write_tensorboard(log_dir, results: dict, step: int, grid=None) -> None:
     import tensorflow as tf
 
     writer = tf.summary.create_file_writer(str(log_dir))
+    try:
+        _write_summaries(writer, results, step, grid)
+        writer.flush()
+    finally:
+        # Closed also when a write fails (a full disk), so that the event
+        # file is not held open after the error.
+        writer.close()
+
+
+def _write_summaries(writer, results: dict, step: int, grid) -> None:
+    import tensorflow as tf
+
     with writer.as_default():
         for name, values in results["per_frame"].items():
             for frame, value in zip(results["frames"], values):
@@ -135,5 +147,3 @@ def write_tensorboard(log_dir, results: dict, step: int, grid=None) -> None:
             f"| {n} | {v:.6g} |" for n, v in results["mean"].items()
         )
         tf.summary.text("summary", table, step=step)
-    writer.flush()
-    writer.close()
