@@ -223,28 +223,9 @@ def measure(args):
 
 
 def time_training(model, frames, total):
-    import keras
+    from predrnn_keras.training.precision_probe import training_step_times
 
-    class Timer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times = []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            float(logs["loss"])  # waits for asynchronous backends
-            self.times.append(time.perf_counter() - self.start)
-
-    timer = Timer()
-    batch = len(frames)
-    model.fit(
-        frames[None].repeat(total, axis=0).reshape(-1, *frames.shape[1:]),
-        batch_size=batch, epochs=1, shuffle=False, verbose=0,
-        callbacks=[timer],
-    )
-    return timer.times
+    return training_step_times(model, frames, total)
 
 
 def time_inference(model, frames, context, total):

@@ -79,8 +79,9 @@ def write_cache(key: str, entry: dict) -> None:
         pass
 
 
-def step_seconds(model, batch: np.ndarray, steps: int, warmup: int) -> float:
-    """The median time of `steps` training steps after `warmup`."""
+def training_step_times(model, batch: np.ndarray, total: int) -> list:
+    """Seconds of each of `total` training steps of `model` on `batch`
+    (through `model.fit`, one step per repeat of the batch)."""
     times = []
 
     class Timer(keras.callbacks.Callback):
@@ -91,7 +92,6 @@ def step_seconds(model, batch: np.ndarray, steps: int, warmup: int) -> float:
             float(logs["loss"])  # waits for asynchronous backends
             times.append(time.perf_counter() - self.start)
 
-    total = warmup + steps
     model.fit(
         np.concatenate([batch] * total),
         batch_size=len(batch),
@@ -100,6 +100,12 @@ def step_seconds(model, batch: np.ndarray, steps: int, warmup: int) -> float:
         verbose=0,
         callbacks=[Timer()],
     )
+    return times
+
+
+def step_seconds(model, batch: np.ndarray, steps: int, warmup: int) -> float:
+    """The median time of `steps` training steps after `warmup`."""
+    times = training_step_times(model, batch, warmup + steps)
     return statistics.median(times[warmup:])
 
 
