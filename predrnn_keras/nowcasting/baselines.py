@@ -216,6 +216,28 @@ def sprog(
     return np.asarray(transform.from_db(forecast), np.float32)
 
 
+def _rates_and_motion(name, context, horizon, frames, method, transform):
+    """The last `frames` context fields as rain rates (no data: no rain)
+    and the context's motion field, for the nowcasts that model rain rates;
+    other units are refused, naming the method."""
+    context = _check_context(context, horizon, frames)
+    transform = RadarTransform() if transform is None else transform
+    if transform.unit != "mm/h":
+        raise ValueError(
+            f"Expected rain rates (mm/h) for {name}, which models their "
+            f"growth and decay. Received: unit={transform.unit!r}"
+        )
+    velocity = motion_field(context, method, transform)
+    rates = np.nan_to_num(context[-frames:].astype(np.float64), nan=0.0)
+    return rates, velocity
+
+
+def _rates_out(forecast) -> np.ndarray:
+    """A rain-rate nowcast without NaN or negative rates, float32."""
+    forecast = np.nan_to_num(np.asarray(forecast), nan=0.0)
+    return np.maximum(forecast, 0.0).astype(np.float32)
+
+
 def anvil(
     context,
     horizon: int,
@@ -243,15 +265,9 @@ def anvil(
     Returns:
         float32 `(horizon, H, W)` in mm/h, without NaN.
     """
-    context = _check_context(context, horizon, 4)
-    transform = RadarTransform() if transform is None else transform
-    if transform.unit != "mm/h":
-        raise ValueError(
-            "Expected rain rates (mm/h) for ANVIL, which models their "
-            f"growth and decay. Received: unit={transform.unit!r}"
-        )
-    velocity = motion_field(context, method, transform)
-    rates = np.nan_to_num(context[-4:].astype(np.float64), nan=0.0)
+    rates, velocity = _rates_and_motion(
+        "ANVIL", context, horizon, 4, method, transform
+    )
     nowcasts = require("pysteps.nowcasts")
     with _quiet():
         forecast = nowcasts.get_method("anvil")(
@@ -261,8 +277,7 @@ def anvil(
             n_cascade_levels=cascade_levels,
             ar_window_radius=window_radius,
         )
-    forecast = np.nan_to_num(np.asarray(forecast), nan=0.0)
-    return np.maximum(forecast, 0.0).astype(np.float32)
+    return _rates_out(forecast)
 
 
 def linda(
@@ -290,19 +305,14 @@ def linda(
     Returns:
         float32 `(horizon, H, W)` in mm/h, without NaN.
     """
-    context = _check_context(context, horizon, 3)
     transform = RadarTransform() if transform is None else transform
-    if transform.unit != "mm/h":
-        raise ValueError(
-            "Expected rain rates (mm/h) for LINDA, which models their "
-            f"growth and decay. Received: unit={transform.unit!r}"
-        )
-    velocity = motion_field(context, method, transform)
-    rates = np.nan_to_num(context[-3:].astype(np.float64), nan=0.0)
+    rates, velocity = _rates_and_motion(
+        "LINDA", context, horizon, 3, method, transform
+    )
     rates[rates < transform.threshold] = 0.0
     nowcasts = require("pysteps.nowcasts")
     if not np.any(rates[-1] > 0):
-        return np.zeros((int(horizon), *context.shape[1:]), np.float32)
+        return np.zeros((int(horizon), *rates.shape[1:]), np.float32)
     with _quiet():
         forecast = nowcasts.get_method("linda")(
             rates,
@@ -312,5 +322,4 @@ def linda(
             max_num_features=max_features,
             add_perturbations=False,
         )
-    forecast = np.nan_to_num(np.asarray(forecast), nan=0.0)
-    return np.maximum(forecast, 0.0).astype(np.float32)
+    return _rates_out(forecast)
