@@ -19,6 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from predrnn_keras.utils import files
+
 DPI = 100
 BACKGROUND = (32, 32, 32)
 LABEL_COLOR = (230, 230, 230)
@@ -260,8 +262,9 @@ def panel_animation(names, count: int, panels, footer) -> np.ndarray:
 
 def save_gif(path: "str | os.PathLike[str]", frames: np.ndarray, fps: float):
     """Writes uint8 RGB frames as a looping GIF."""
-    # Encoded in memory, then written: the file is closed even when the
-    # write fails (a full disk), which the encoder writing to it would not.
+    # Encoded in memory, then written atomically: a failed write (a full
+    # disk) leaves no partial GIF and no open file, which the encoder
+    # writing to the file itself would.
     data = iio.imwrite(
         "<bytes>",
         frames,
@@ -269,8 +272,7 @@ def save_gif(path: "str | os.PathLike[str]", frames: np.ndarray, fps: float):
         duration=1000.0 / fps,
         loop=0,
     )
-    with open(path, "wb") as f:
-        f.write(data)
+    files.write_bytes(path, data)
 
 
 def line_charts(

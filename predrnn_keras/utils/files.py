@@ -142,17 +142,22 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_text(path: "str | os.PathLike[str]", text: str) -> None:
-    """Writes `text` to `path` atomically."""
+def write_bytes(path: "str | os.PathLike[str]", data: bytes) -> None:
+    """Writes `data` to `path` atomically."""
     path = Path(path)
     tmp = partial_path(path)
-    with writing(path, len(text.encode()), tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
+    with writing(path, len(data), tmp):
+        with open(tmp, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def write_text(path: "str | os.PathLike[str]", text: str) -> None:
+    """Writes `text` to `path` atomically."""
+    write_bytes(path, text.encode())
 
 
 def write_json(path: "str | os.PathLike[str]", data) -> None:
