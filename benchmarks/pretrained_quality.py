@@ -8,10 +8,12 @@ or of every checkpoint of a run (its training curve).
         --recipe runs/RUN/recipe.toml
     python benchmarks/pretrained_quality.py --checkpoints runs/RUN \\
         --json curve.json
+    python benchmarks/pretrained_quality.py --set data.speed=3.6
 
 Scores the model on its recipe's test split (generated Moving MNIST: 1,000
-sequences of two digits from the test digits, 10 -> 10 frames) with the
-metrics of `evaluate.py`, and prints the MSE per frame (summed over pixels,
+sequences of two digits from the test digits, 10 -> 10 frames; `--set`
+changes it, e.g. `data.speed=3.6` for the fixed speed of the benchmark's
+`mnist_test_seq.npy`) with the metrics of `evaluate.py`, and prints the MSE per frame (summed over pixels,
 the papers' number), SSIM and PSNR. `--checkpoints` scores each checkpoint
 in RUN/checkpoints and the run's best model; `--json` writes the rows, in
 the form `python -m predrnn_keras.cli.package --curve` reads.
@@ -49,6 +51,10 @@ def parse_args(argv=None):
     parser.add_argument(
         "--sequences", type=int, default=0,
         help="test sequences to score; 0 = the whole split",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[],
+        metavar="KEY=VALUE", help="a recipe override for the test data",
     )
     parser.add_argument("--json", help="write the rows to this file")
     parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"])
@@ -104,6 +110,7 @@ def main(argv=None):
         model_path, recipe_path, _ = resolve_target(args.model, args.recipe)
         recipe = recipe_config.load_recipe(recipe_path)
         paths, names = [model_path], [args.model]
+    recipe = recipe_config.with_overrides(recipe, args.overrides)
     print(
         f"# {describe_machine()} | keras {keras.__version__}, backend "
         f"{keras.backend.backend()}"

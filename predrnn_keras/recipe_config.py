@@ -281,11 +281,7 @@ def load_recipe(
     Returns:
         The complete recipe (see `resolve`).
     """
-    raw = read_toml(Path(path))
-    for text in overrides:
-        section, key, value = parse_override(text)
-        check_key(section, key)
-        raw.setdefault(section, {})[key] = value
+    raw = _apply_overrides(read_toml(Path(path)), overrides)
     train = raw.get("train", {})
     if init_model_table is not None and isinstance(train, dict):
         init_from = train.get("init_from")
@@ -300,6 +296,21 @@ def load_recipe(
 def recipe_from_dict(raw: dict) -> dict:
     """`resolve` for a recipe given as a dict (tests, notebooks)."""
     return resolve({k: dict(v) for k, v in raw.items()})
+
+
+def with_overrides(recipe: dict, overrides) -> dict:
+    """A copy of `recipe` with `--set` overrides (`section.key=value`)
+    applied and checked; `recipe` is unchanged."""
+    raw = {k: dict(v) for k, v in recipe.items()}
+    return resolve(_apply_overrides(raw, overrides))
+
+
+def _apply_overrides(raw: dict, overrides) -> dict:
+    for text in overrides:
+        section, key, value = parse_override(text)
+        check_key(section, key)
+        raw.setdefault(section, {})[key] = value
+    return raw
 
 
 # Writing ------------------------------------------------------------------

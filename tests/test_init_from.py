@@ -11,6 +11,7 @@ from keras import ops
 from predrnn_keras import recipe_config
 from predrnn_keras.training import RunFolderError
 from predrnn_keras.training import train
+from predrnn_keras.training.initial_model import has_optimizer_state
 from predrnn_keras.training.initial_model import initial_model
 from predrnn_keras.training.initial_model import model_table
 from tests.workflow_helpers import model_state
@@ -202,3 +203,24 @@ def test_the_fine_tuning_recipe_starts_from_the_shipped_model():
     # encoder sees true frames, the decoder its own predictions.
     assert recipe["model"]["r_sampling_step_2"] <= 1
     check_init_from(recipe, (64, 64, 1))  # the weights fit: no error
+
+
+def test_optimizer_state_is_read_from_the_file(finished_run, tmp_path):
+    """Keras gives a model loaded with `compile=True` a fresh, built
+    optimizer whether or not the file holds one; only a file with the
+    optimizer's variables has state to continue from."""
+    trained = finished_run / "last.keras"
+    model = keras.saving.load_model(trained)
+    assert has_optimizer_state(model, trained)
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) > 0
+    bare = tmp_path / "bare.keras"
+    keras.saving.load_model(trained, compile=False).save(bare)
+    assert not has_optimizer_state(keras.saving.load_model(bare), bare)
+    # Compiled but never trained: the file holds the step and the learning
+    # rate, not Adam's moments.
+    untrained = tmp_path / "untrained.keras"
+    recipe_config.build_model(recipe()).save(untrained)
+    with pytest.warns(UserWarning, match="Skipping variable loading"):
+        fresh = keras.saving.load_model(untrained)
+    assert fresh.optimizer.built
+    assert not has_optimizer_state(fresh, untrained)

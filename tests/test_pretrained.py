@@ -157,3 +157,46 @@ def test_packaging_a_run(tmp_path):
     assert manifest["bytes"] < (run_dir / "best.keras").stat().st_size
     with pytest.raises(FileExistsError, match="--overwrite"):
         package(run_dir, "tiny", destination=tmp_path / "shipped", verbose=0)
+
+
+def test_packaging_with_the_optimizer_state_and_other_test_sets(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    recipe = recipe_config.recipe_from_dict(
+        tiny_recipe(train={"precision": "float32"})
+    )
+    recipe_config.dump_recipe(recipe, run_dir / "recipe.toml")
+    model = recipe_config.build_model(recipe)
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(8)
+    model.save(run_dir / "last.keras")
+    RunFolder(run_dir).write_state({"iteration": 8})
+    folder = package(
+        run_dir, "tiny", which="last", with_optimizer=True,
+        also_test={"fast": ["data.speed=4.5"]},
+        destination=tmp_path / "shipped", verbose=0,
+    )
+    manifest = json.loads((folder / pretrained.MANIFEST_FILE).read_text())
+    assert manifest["optimizer_state"] is True
+    # The run's file as it is, optimizer state and all.
+    shipped = folder / pretrained.MODEL_FILE
+    assert shipped.read_bytes() == (run_dir / "last.keras").read_bytes()
+    import keras
+
+    loaded = keras.saving.load_model(shipped)
+    assert int(loaded.optimizer.iterations.numpy()) == 8
+    # Another test set: the recipe's test split at a fixed speed, scored
+    # on its own.
+    fast = manifest["other_tests"]["fast"]
+    assert fast["overrides"] == ["data.speed=4.5"]
+    assert fast["num_sequences"] == manifest["test"]["num_sequences"]
+    assert fast["mse_frame_sum"] != manifest["test"]["mse_frame_sum"]
+    # A model saved without its optimizer state cannot be shipped with it.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    recipe_config.dump_recipe(recipe, bare / "recipe.toml")
+    recipe_config.build_model(recipe).save(bare / "last.keras")
+    with pytest.raises(ValueError, match="saved without its optimizer "
+                       r"state; --with-optimizer needs a checkpoint"):
+        package(bare, "bare", which="last", with_optimizer=True,
+                destination=tmp_path / "shipped", verbose=0)

@@ -3,12 +3,20 @@ model from a trained run.
 
     predrnn-package runs/RUN --name NAME --recipe recipes/RECIPE.toml
     predrnn-package runs/RUN --name NAME --curve curve.json --overwrite
+    predrnn-package runs/RUN --name NAME --model last --with-optimizer \
+        --also-test speed_3.6 data.speed=3.6
 
 Writes `predrnn_keras/pretrained/NAME/` (see `predrnn_keras.pretrained`):
-the run's best model without its optimizer state, the run's recipe, and a
+the run's best model (or last, `--model last`), the run's recipe, and a
 manifest with how it was trained (from the run's state.json), its test
 metrics (measured here, on the recipe's test split) and the sha256 of the
-model file. `--curve` adds the test MSE at several points of training, as
+model file. The model is saved without its optimizer state unless
+`--with-optimizer` is given: with it, `train.py RECIPE --init-from NAME
+--continue` goes on from the shipped model exactly as its run would have
+(the file is then about three times larger). `--also-test NAME
+KEY=VALUE...` scores it on the test split of the recipe with those
+overrides too (e.g. other dynamics), under `other_tests` in the manifest.
+`--curve` adds the test MSE at several points of training, as
 `benchmarks/pretrained_quality.py --checkpoints RUN_FOLDER --json FILE`
 writes it. An existing model of that name is replaced only with
 `--overwrite`.
@@ -76,6 +84,8 @@ def package(
     destination=None,
     overwrite: bool = False,
     verbose: int = 1,
+    with_optimizer: bool = False,
+    also_test=None,
 ) -> Path:
     """Packages the model of a run folder as the shipped model `name`.
 
@@ -90,6 +100,10 @@ def package(
         destination: the folder of shipped models (default: this package).
         overwrite: replace an existing model of that name.
         verbose: 1 to print the evaluation.
+        with_optimizer: ship the model file as the run saved it, with the
+            optimizer state that `--continue` needs.
+        also_test: `{name: [override, ...]}`: test sets scored beside the
+            recipe's, each the recipe's test split with `--set` overrides.
 
     Returns:
         The new model's folder.
@@ -97,10 +111,12 @@ def package(
     import keras
 
     from predrnn_keras import pretrained
+    from predrnn_keras import recipe_config
     from predrnn_keras.evaluation import evaluate_model
     from predrnn_keras.hardware import describe_machine
     from predrnn_keras.run_folder import RunFolder
     from predrnn_keras.run_folder import RunFolderError
+    from predrnn_keras.training.initial_model import has_optimizer_state
     from predrnn_keras.utils import files
 
     run = RunFolder(run_dir)
@@ -116,17 +132,41 @@ def package(
             f"{destination} exists; pass --overwrite to replace it."
         )
     recipe = run.read_recipe()
-    model = keras.saving.load_model(model_file, compile=False)
-    scored = {**recipe, "evaluate": {**recipe["evaluate"], "save_sequences": 0}}
-    with tempfile.TemporaryDirectory() as scratch:
-        results = evaluate_model(
-            model, scored, scratch, model_name=name, verbose=verbose
+    other_recipes = {
+        test: recipe_config.with_overrides(recipe, overrides)
+        for test, overrides in (also_test or {}).items()
+    }
+    model = keras.saving.load_model(model_file, compile=with_optimizer)
+    if with_optimizer and not has_optimizer_state(model, model_file):
+        raise RunFolderError(
+            f"{model_file} was saved without its optimizer state; "
+            "--with-optimizer needs a checkpoint (--model last)."
         )
+
+    def score(scored_recipe):
+        scored = {
+            **scored_recipe,
+            "evaluate": {**scored_recipe["evaluate"], "save_sequences": 0},
+        }
+        with tempfile.TemporaryDirectory() as scratch:
+            return evaluate_model(
+                model, scored, scratch, model_name=name, verbose=verbose
+            )
+
+    results = score(recipe)
+    other_tests = {
+        test: {"overrides": list(also_test[test]),
+               **test_summary(score(other))}
+        for test, other in other_recipes.items()
+    }
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=destination.parent))
     staging.chmod(0o755)  # package data, readable by all like the rest
     try:
-        files.save_model(model, staging / pretrained.MODEL_FILE)
+        if with_optimizer:
+            shutil.copyfile(model_file, staging / pretrained.MODEL_FILE)
+        else:
+            files.save_model(model, staging / pretrained.MODEL_FILE)
         shutil.copyfile(run.recipe_path, staging / pretrained.RECIPE_FILE)
         model_bytes = (staging / pretrained.MODEL_FILE).stat().st_size
         manifest = {
@@ -144,7 +184,9 @@ def package(
             "precision": recipe["train"]["precision"],
             "training_seconds": state.get("train_seconds"),
             "hardware": state.get("hardware") or describe_machine(),
+            "optimizer_state": with_optimizer,
             "test": test_summary(results),
+            **({"other_tests": other_tests} if other_tests else {}),
             **_radar_fields(results),
             "training_curve": _read_curve(curve),
             "keras_version": keras.__version__,
@@ -195,6 +237,17 @@ def main(argv=None):
     )
     parser.add_argument("--curve", help="JSON of pretrained_quality.py")
     add_which_argument(parser, "--model")
+    parser.add_argument(
+        "--with-optimizer", action="store_true",
+        help="ship the optimizer state too, so that train.py --init-from "
+        "NAME --continue goes on from it (use with --model last)",
+    )
+    parser.add_argument(
+        "--also-test", nargs="+", action="append", default=[],
+        metavar=("NAME", "KEY=VALUE"),
+        help="also score on the test split with these recipe overrides, "
+        "under other_tests.NAME in the manifest (repeatable)",
+    )
     parser.add_argument("--destination", help="default: the package")
     parser.add_argument("--overwrite", action="store_true")
     add_backend_argument(parser)
@@ -210,6 +263,8 @@ def main(argv=None):
             which=args.which,
             destination=args.destination,
             overwrite=args.overwrite,
+            with_optimizer=args.with_optimizer,
+            also_test={test[0]: test[1:] for test in args.also_test},
         )
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -21,6 +21,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 from keras import ops
@@ -100,9 +101,30 @@ def check_architecture(model, source, source_path) -> None:
         )
 
 
+def saved_optimizer_variables(path) -> int:
+    """How many optimizer variables the `.keras` file at `path` holds: 0
+    for a model saved without its optimizer, 2 (step and learning rate)
+    for one saved before its first training step."""
+    with zipfile.ZipFile(path) as archive, archive.open(
+        "model.weights.h5"
+    ) as weights, h5py.File(weights, "r") as h5:
+        group = h5.get("optimizer/vars")
+        return 0 if group is None else len(group)
+
+
+def has_optimizer_state(model, path) -> bool:
+    """Whether `model`, loaded from `path`, got its optimizer's state from
+    the file (Keras builds a fresh optimizer on loading when the file has
+    none, or one saved before training)."""
+    saved = getattr(model, "optimizer", None)
+    return (
+        saved is not None and saved.built and len(saved.variables) > 0
+        and saved_optimizer_variables(path) == len(saved.variables)
+    )
+
+
 def _check_optimizer_state(source, source_path) -> None:
-    saved = getattr(source, "optimizer", None)
-    if saved is None or not saved.built or not saved.variables:
+    if not has_optimizer_state(source, source_path):
         raise RunFolderError(
             f"--continue: {source_path} holds no optimizer state (it was "
             "saved without it); fine-tune it instead (leave out --continue)"
