@@ -16,7 +16,7 @@ scored on the same test clips (10 -> 10 frames, `evaluate.py`'s metrics):
 - fine-tuned: `recipes/finetune_frames.toml` (its [data] pointed at the
   clips): the shipped weights, a learning rate of 2e-4 with a cosine decay;
 - scratch: the shipped model's recipe on the clips, new weights, its
-  learning rate (2e-3, cosine) and reverse scheduled sampling compressed
+  learning-rate schedule and reverse scheduled sampling compressed
   into the first half of the run, as the shipped model was trained.
 
 Each training runs `train.py` in its own process and is timed from outside;

@@ -103,7 +103,7 @@ def test_model_table_reads_the_saved_architecture(finished_run):
     assert table["filter_size"] == 3 and table["patch_size"] == 4
     assert table["input_length"] == 3
     shipped = model_table("predrnn_v2_moving_mnist")
-    assert shipped["num_hidden"] == [32, 32] and shipped["filter_size"] == 5
+    assert shipped["num_hidden"] == [64, 64, 64] and shipped["filter_size"] == 3
 
 
 def test_model_table_fills_only_the_left_out_keys(finished_run, tmp_path):
