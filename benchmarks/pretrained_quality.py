@@ -14,9 +14,10 @@ Scores the model on its recipe's test split (generated Moving MNIST: 1,000
 sequences of two digits from the test digits, 10 -> 10 frames; `--set`
 changes it, e.g. `data.speed=3.6` for the fixed speed of the benchmark's
 `mnist_test_seq.npy`) with the metrics of `evaluate.py`, and prints the
-MSE per frame (summed over pixels, the papers' number), SSIM and PSNR. `--checkpoints` scores each checkpoint
-in RUN/checkpoints and the run's best model; `--json` writes the rows, in
-the form `python -m predrnn_keras.cli.package --curve` reads.
+MSE per frame (summed over pixels, the papers' number), SSIM and PSNR.
+`--checkpoints` scores each checkpoint in RUN/checkpoints and the run's
+best model; `--json` writes the rows, in the form `python -m
+predrnn_keras.cli.package --curve` reads.
 """
 
 import argparse

@@ -141,16 +141,24 @@ class _Other(PredRNNV2):
     pass
 
 
-def test_packaging_a_run(tmp_path):
-    run_dir = tmp_path / "run"
+def _tiny_run(run_dir, model_file, optimizer_state=True):
+    """A run folder holding a tiny model (with its built optimizer, at
+    step 8, or without an optimizer) as `model_file`."""
     run_dir.mkdir()
     recipe = recipe_config.recipe_from_dict(
         tiny_recipe(train={"precision": "float32"})
     )
     recipe_config.dump_recipe(recipe, run_dir / "recipe.toml")
     model = recipe_config.build_model(recipe)
-    model.optimizer.build(model.trainable_variables)
-    model.save(run_dir / "best.keras")
+    if optimizer_state:
+        model.optimizer.build(model.trainable_variables)
+        model.optimizer.iterations.assign(8)
+    model.save(run_dir / model_file)
+    return run_dir
+
+
+def test_packaging_a_run(tmp_path):
+    run_dir = _tiny_run(tmp_path / "run", "best.keras")
     RunFolder(run_dir).write_state(
         {"iteration": 8, "train_seconds": 1.5, "backend": "jax",
          "hardware": "a test CPU"}
@@ -179,16 +187,7 @@ def test_packaging_a_run(tmp_path):
 
 
 def test_packaging_with_the_optimizer_state_and_other_test_sets(tmp_path):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    recipe = recipe_config.recipe_from_dict(
-        tiny_recipe(train={"precision": "float32"})
-    )
-    recipe_config.dump_recipe(recipe, run_dir / "recipe.toml")
-    model = recipe_config.build_model(recipe)
-    model.optimizer.build(model.trainable_variables)
-    model.optimizer.iterations.assign(8)
-    model.save(run_dir / "last.keras")
+    run_dir = _tiny_run(tmp_path / "run", "last.keras")
     RunFolder(run_dir).write_state({"iteration": 8})
     folder = package(
         run_dir, "tiny", which="last", with_optimizer=True,
@@ -211,10 +210,7 @@ def test_packaging_with_the_optimizer_state_and_other_test_sets(tmp_path):
     assert fast["num_sequences"] == manifest["test"]["num_sequences"]
     assert fast["mse_frame_sum"] != manifest["test"]["mse_frame_sum"]
     # A model saved without its optimizer state cannot be shipped with it.
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    recipe_config.dump_recipe(recipe, bare / "recipe.toml")
-    recipe_config.build_model(recipe).save(bare / "last.keras")
+    bare = _tiny_run(tmp_path / "bare", "last.keras", optimizer_state=False)
     with pytest.raises(ValueError, match="saved without its optimizer "
                        r"state; --with-optimizer needs a checkpoint"):
         package(bare, "bare", which="last", with_optimizer=True,
